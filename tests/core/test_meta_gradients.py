@@ -1,0 +1,197 @@
+"""Every meta-gradient against its closed form on quadratic tasks, in float64.
+
+Task i has support loss 1/2 (theta - c_i)^T A_i (theta - c_i) and query loss with (B_i, d_i).
+"""
+
+import pytest
+import torch
+
+from metarl.adaptation import InnerLoopConfig
+from metarl.algorithms import (
+    FOMAML,
+    IMAML,
+    MAML,
+    HessianFreeMAML,
+    HFMAMLConfig,
+    IMAMLConfig,
+    MetaSGD,
+    Reptile,
+)
+from metarl.problem import unstack_tasks
+
+DIM, TASKS = 4, 3
+
+
+class QuadraticProblem:
+    @staticmethod
+    def _quadratic(theta, matrix, centre):
+        delta = theta - centre
+        return 0.5 * delta @ matrix @ delta
+
+    def support_loss(self, params, task):
+        return self._quadratic(params["theta"], task["support_A"], task["support_c"])
+
+    def query_loss(self, params, task):
+        return self._quadratic(params["theta"], task["query_A"], task["query_c"])
+
+    def query_metrics(self, params, task):
+        return {}
+
+
+def spd(generator, count):
+    m = torch.randn(count, DIM, DIM, generator=generator, dtype=torch.float64)
+    return m @ m.transpose(1, 2) / DIM + 0.5 * torch.eye(DIM, dtype=torch.float64)
+
+
+@pytest.fixture
+def quadratic_tasks():
+    g = torch.Generator().manual_seed(1)
+    return {
+        "support_A": spd(g, TASKS),
+        "support_c": torch.randn(TASKS, DIM, generator=g, dtype=torch.float64),
+        "query_A": spd(g, TASKS),
+        "query_c": torch.randn(TASKS, DIM, generator=g, dtype=torch.float64),
+    }
+
+
+@pytest.fixture
+def theta():
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(DIM, generator=g, dtype=torch.float64).requires_grad_()
+
+
+def meta_params(theta):
+    return {"model.theta": theta}
+
+
+def inner_trajectory(theta, tasks, i, alpha, steps):
+    a, c = tasks["support_A"][i], tasks["support_c"][i]
+    phi = theta.detach()
+    for _ in range(steps):
+        phi = phi - alpha * a @ (phi - c)
+    return phi
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5])
+@pytest.mark.parametrize("batched", [True, False])
+def test_maml_matches_product_of_inner_jacobians(quadratic_tasks, theta, steps, batched):
+    alpha = 0.1
+    tasks = quadratic_tasks if batched else unstack_tasks(quadratic_tasks)
+    result = MAML(InnerLoopConfig(steps=steps, lr=alpha)).meta_step(
+        meta_params(theta), QuadraticProblem(), tasks
+    )
+    expected = torch.zeros(DIM, dtype=torch.float64)
+    eye = torch.eye(DIM, dtype=torch.float64)
+    for i in range(TASKS):
+        phi = inner_trajectory(theta, quadratic_tasks, i, alpha, steps)
+        query_grad = quadratic_tasks["query_A"][i] @ (phi - quadratic_tasks["query_c"][i])
+        jacobian = torch.linalg.matrix_power(eye - alpha * quadratic_tasks["support_A"][i], steps)
+        expected += jacobian @ query_grad / TASKS
+    torch.testing.assert_close(result.meta_grads["model.theta"], expected, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_first_order_maml_drops_the_jacobian(quadratic_tasks, theta, batched):
+    alpha, steps = 0.1, 3
+    tasks = quadratic_tasks if batched else unstack_tasks(quadratic_tasks)
+    result = FOMAML(InnerLoopConfig(steps=steps, lr=alpha)).meta_step(
+        meta_params(theta), QuadraticProblem(), tasks
+    )
+    expected = (
+        sum(
+            quadratic_tasks["query_A"][i]
+            @ (
+                inner_trajectory(theta, quadratic_tasks, i, alpha, steps)
+                - quadratic_tasks["query_c"][i]
+            )
+            for i in range(TASKS)
+        )
+        / TASKS
+    )
+    torch.testing.assert_close(result.meta_grads["model.theta"], expected, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_reptile_direction_is_theta_minus_adapted(quadratic_tasks, theta, batched):
+    alpha, steps = 0.05, 4
+    tasks = quadratic_tasks if batched else unstack_tasks(quadratic_tasks)
+    result = Reptile(InnerLoopConfig(steps=steps, lr=alpha)).meta_step(
+        meta_params(theta), QuadraticProblem(), tasks
+    )
+    expected = (
+        sum(
+            theta.detach() - inner_trajectory(theta, quadratic_tasks, i, alpha, steps)
+            for i in range(TASKS)
+        )
+        / TASKS
+    )
+    torch.testing.assert_close(result.meta_grads["model.theta"], expected, rtol=0, atol=1e-8)
+    # Handed to SGD with lr epsilon, the direction reproduces theta + eps * mean(phi - theta).
+    epsilon = 0.3
+    param = torch.nn.Parameter(theta.detach().clone())
+    optimizer = torch.optim.SGD([param], lr=epsilon)
+    param.grad = result.meta_grads["model.theta"]
+    optimizer.step()
+    phis = [inner_trajectory(theta, quadratic_tasks, i, alpha, steps) for i in range(TASKS)]
+    reptile_update = theta.detach() + epsilon * (sum(phis) / TASKS - theta.detach())
+    torch.testing.assert_close(param.detach(), reptile_update, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("batched", [True, False])
+def test_imaml_implicit_gradient(quadratic_tasks, theta, optimizer, batched):
+    lam = 2.0
+    inner_lr = {"sgd": 0.1, "adam": 0.05, "lbfgs": 1.0}[optimizer]
+    inner_steps = {"sgd": 400, "adam": 1500, "lbfgs": 60}[optimizer]
+    tasks = quadratic_tasks if batched else unstack_tasks(quadratic_tasks)
+    algorithm = IMAML(
+        InnerLoopConfig(steps=inner_steps, lr=inner_lr),
+        IMAMLConfig(lam=lam, cg_steps=DIM + 2, inner_optimizer=optimizer),
+    )
+    result = algorithm.meta_step(meta_params(theta), QuadraticProblem(), tasks)
+    eye = torch.eye(DIM, dtype=torch.float64)
+    expected = torch.zeros(DIM, dtype=torch.float64)
+    for i in range(TASKS):
+        a, c = quadratic_tasks["support_A"][i], quadratic_tasks["support_c"][i]
+        phi = torch.linalg.solve(a + lam * eye, a @ c + lam * theta.detach())
+        query_grad = quadratic_tasks["query_A"][i] @ (phi - quadratic_tasks["query_c"][i])
+        expected += torch.linalg.solve(eye + a / lam, query_grad) / TASKS
+    atol = 1e-8 if optimizer != "adam" else 1e-6
+    torch.testing.assert_close(result.meta_grads["model.theta"], expected, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("batched", [True, False])
+def test_hessian_free_maml_matches_exact_maml(quadratic_tasks, theta, steps, batched):
+    inner = InnerLoopConfig(steps=steps, lr=0.1)
+    tasks = quadratic_tasks if batched else unstack_tasks(quadratic_tasks)
+    exact = MAML(inner).meta_step(meta_params(theta), QuadraticProblem(), tasks)
+    approx = HessianFreeMAML(inner, HFMAMLConfig(fd_eps=1e-4)).meta_step(
+        meta_params(theta), QuadraticProblem(), tasks
+    )
+    torch.testing.assert_close(
+        approx.meta_grads["model.theta"], exact.meta_grads["model.theta"], rtol=0, atol=1e-5
+    )
+
+
+def test_meta_sgd_learning_rate_gradient(quadratic_tasks, theta):
+    """phi = theta - alpha (*) g_S, so dF/d alpha = -mean_i g_S,i(theta) (*) grad L_Q,i(phi_i)."""
+    alpha = torch.full((DIM,), 0.1, dtype=torch.float64, requires_grad=True)
+    params = {"model.theta": theta, "inner_lr.theta": alpha}
+    result = MetaSGD(InnerLoopConfig(steps=1, lr=0.1)).meta_step(
+        params, QuadraticProblem(), quadratic_tasks
+    )
+    expected_alpha = torch.zeros(DIM, dtype=torch.float64)
+    expected_theta = torch.zeros(DIM, dtype=torch.float64)
+    for i in range(TASKS):
+        a, c = quadratic_tasks["support_A"][i], quadratic_tasks["support_c"][i]
+        support_grad = a @ (theta.detach() - c)
+        phi = theta.detach() - alpha.detach() * support_grad
+        query_grad = quadratic_tasks["query_A"][i] @ (phi - quadratic_tasks["query_c"][i])
+        expected_alpha += -support_grad * query_grad / TASKS
+        jacobian = torch.eye(DIM, dtype=torch.float64) - torch.diag(alpha.detach()) @ a
+        expected_theta += jacobian.T @ query_grad / TASKS
+    torch.testing.assert_close(
+        result.meta_grads["inner_lr.theta"], expected_alpha, atol=1e-8, rtol=0
+    )
+    torch.testing.assert_close(result.meta_grads["model.theta"], expected_theta, atol=1e-8, rtol=0)
