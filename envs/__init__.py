@@ -1,0 +1,159 @@
+"""Task distributions for meta-RL as Gymnasium environments (issue 3).
+
+Importing ``envs`` registers every family and its oracle variant under the ``metarl/``
+namespace::
+
+    import gymnasium, envs
+
+    env = gymnasium.make("metarl/HalfCheetahVel-v0")
+    tasks = envs.task_family("metarl/HalfCheetahVel-v0").sample_tasks(20, seed=0)
+    obs, info = env.reset(seed=0, options={"task": tasks[0]})
+
+Every family class offers ``sample_tasks(n, seed)`` (classmethod), ``set_task(task)``,
+``get_task()`` and ``reset(options={"task": task})``; tasks are frozen dataclasses from
+``envs.tasks`` with a JSON round trip. ``envs.functional`` holds the vectorised observation,
+reward and termination functions that the single environments call with ``N = 1``.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+
+from envs.ant import AntDir, AntDirOracle, AntGoal, AntGoalOracle, AntVel, AntVelOracle
+from envs.base import TaskEnv
+from envs.half_cheetah import (
+    HalfCheetahDir,
+    HalfCheetahDirOracle,
+    HalfCheetahVel,
+    HalfCheetahVelOracle,
+)
+from envs.navigation import Navigation2D, Navigation2DOracle
+from envs.rand_params import (
+    HopperRandParams,
+    HopperRandParamsOracle,
+    Walker2dRandParams,
+    Walker2dRandParamsOracle,
+)
+from envs.tasks import (
+    TASK_TYPES,
+    AntDirTask,
+    AntGoalTask,
+    AntVelTask,
+    HalfCheetahDirTask,
+    HalfCheetahVelTask,
+    HopperRandParamsTask,
+    Navigation2DTask,
+    Task,
+    Walker2dRandParamsTask,
+    task_from_dict,
+    task_from_json,
+    task_to_json,
+)
+
+NAMESPACE = "metarl"
+VERSION = 0
+
+FAMILIES: dict[str, type[TaskEnv]] = {
+    "Navigation2D": Navigation2D,
+    "HalfCheetahVel": HalfCheetahVel,
+    "HalfCheetahDir": HalfCheetahDir,
+    "AntVel": AntVel,
+    "AntDir": AntDir,
+    "AntGoal": AntGoal,
+    "HopperRandParams": HopperRandParams,
+    "Walker2dRandParams": Walker2dRandParams,
+}
+"""Family name -> environment class (``sample_tasks`` works on the class, without an env)."""
+
+ORACLES: dict[str, type[TaskEnv]] = {
+    "Navigation2D": Navigation2DOracle,
+    "HalfCheetahVel": HalfCheetahVelOracle,
+    "HalfCheetahDir": HalfCheetahDirOracle,
+    "AntVel": AntVelOracle,
+    "AntDir": AntDirOracle,
+    "AntGoal": AntGoalOracle,
+    "HopperRandParams": HopperRandParamsOracle,
+    "Walker2dRandParams": Walker2dRandParamsOracle,
+}
+"""Family name -> oracle environment class (observation ends with the task parameters)."""
+
+MAX_EPISODE_STEPS: dict[str, int] = {name: 200 for name in FAMILIES} | {"Navigation2D": 100}
+"""Horizon of each family, set as ``max_episode_steps`` at registration."""
+
+
+def env_id(family: str, oracle: bool = False) -> str:
+    """The registered id of a family, e.g. ``env_id("AntGoal", oracle=True)`` is
+    ``"metarl/AntGoalOracle-v0"``."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; known: {list(FAMILIES)}")
+    return f"{NAMESPACE}/{family}{'Oracle' if oracle else ''}-v{VERSION}"
+
+
+ENV_IDS: dict[str, type[TaskEnv]] = {
+    env_id(family, oracle): cls
+    for oracle, classes in ((False, FAMILIES), (True, ORACLES))
+    for family, cls in classes.items()
+}
+"""Registered id -> environment class, every family then every oracle variant."""
+
+
+def task_family(env_id: str) -> type[TaskEnv]:
+    """The class behind a registered id, for ``sample_tasks`` without making an env."""
+    if env_id not in ENV_IDS:
+        raise ValueError(f"unknown environment id {env_id!r}; known: {list(ENV_IDS)}")
+    return ENV_IDS[env_id]
+
+
+def _register_all() -> None:
+    for id_, cls in ENV_IDS.items():
+        family = cls.task_type.family
+        if id_ in gymnasium.registry:  # importing twice (e.g. importlib.reload) is harmless
+            continue
+        gymnasium.register(
+            id=id_,
+            entry_point=f"{cls.__module__}:{cls.__name__}",
+            max_episode_steps=MAX_EPISODE_STEPS[family],
+        )
+
+
+_register_all()
+
+__all__ = [
+    "ENV_IDS",
+    "FAMILIES",
+    "MAX_EPISODE_STEPS",
+    "NAMESPACE",
+    "ORACLES",
+    "TASK_TYPES",
+    "AntDir",
+    "AntDirOracle",
+    "AntDirTask",
+    "AntGoal",
+    "AntGoalOracle",
+    "AntGoalTask",
+    "AntVel",
+    "AntVelOracle",
+    "AntVelTask",
+    "HalfCheetahDir",
+    "HalfCheetahDirOracle",
+    "HalfCheetahDirTask",
+    "HalfCheetahVel",
+    "HalfCheetahVelOracle",
+    "HalfCheetahVelTask",
+    "HopperRandParams",
+    "HopperRandParamsOracle",
+    "HopperRandParamsTask",
+    "Navigation2D",
+    "Navigation2DOracle",
+    "Navigation2DTask",
+    "Task",
+    "TaskEnv",
+    "Walker2dRandParams",
+    "Walker2dRandParamsOracle",
+    "Walker2dRandParamsTask",
+    "env_id",
+    "task_family",
+    "task_from_dict",
+    "task_from_json",
+    "task_to_json",
+]
