@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, replace_all_batch_norm_modules_
+from torch.func import functional_call
 
 Params = dict[str, Tensor]
 
@@ -19,13 +19,43 @@ MODEL_PREFIX = "model."
 INNER_LR_PREFIX = "inner_lr."
 
 
-def prepare_model(model: nn.Module) -> nn.Module:
-    """Make ``model`` safe for per-task functional calls.
+class BatchStatisticsNorm(nn.Module):
+    """Batch normalisation with the current batch's statistics only, written in elementary ops.
 
-    BatchNorm layers are switched to batch statistics only (the MAML convention): each task's
-    forward pass normalises with its own batch, and no running statistics leak between tasks.
+    Stands in for every ``nn.BatchNorm*d`` of a meta-learned model (the MAML convention: each
+    task normalises with its own batch, at training and at test time, and no running statistics
+    leak between tasks). torch's fused ``batch_norm`` has wrong second derivatives under
+    :func:`torch.func.vmap` (functorch issue #534), which second-order MAML differentiates
+    through; mean, variance and affine map written out differentiate correctly to any order.
+    The ``weight`` and ``bias`` parameters are the replaced module's own, under the same names.
     """
-    replace_all_batch_norm_modules_(model)
+
+    def __init__(self, source: nn.modules.batchnorm._BatchNorm) -> None:
+        super().__init__()
+        self.eps = source.eps
+        self.weight = source.weight
+        self.bias = source.bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        dims = [0, *range(2, x.dim())]  # every dimension but the channels
+        mean = x.mean(dim=dims, keepdim=True)
+        variance = x.var(dim=dims, correction=0, keepdim=True)
+        normalised = (x - mean) * torch.rsqrt(variance + self.eps)
+        if self.weight is None:
+            return normalised
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        return normalised * self.weight.view(shape) + self.bias.view(shape)
+
+
+def prepare_model(model: nn.Module) -> nn.Module:
+    """Make ``model`` safe for per-task functional calls, in place.
+
+    Every BatchNorm layer becomes a :class:`BatchStatisticsNorm` with the same parameters.
+    """
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(parent, name, BatchStatisticsNorm(child))
     return model
 
 

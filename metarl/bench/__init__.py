@@ -1,0 +1,1 @@
+"""Benchmarks printed by ``metarl bench <name>`` (each module has ``main(argv)``)."""
