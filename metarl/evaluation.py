@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from matplotlib.axes import Axes
@@ -156,6 +157,17 @@ def plot_curves(curves: dict[str, CurveData], ylabel: str, title: str, path: str
     return _save(figure, Path(path))
 
 
+def _finite_or_null(value: Any) -> Any:
+    """The report with NaN/inf (a diverged adaptation, a single task's CI) as JSON ``null``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_null(item) for item in value]
+    return value
+
+
 def write_report(
     curves: dict[str, AdaptationCurve],
     out_dir: str | Path,
@@ -173,7 +185,7 @@ def write_report(
         "interval": CI_DESCRIPTION,
         "curves": {label: curve.to_dict() for label, curve in curves.items()},
     }
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    json_path.write_text(json.dumps(_finite_or_null(report), indent=2, allow_nan=False) + "\n")
 
     panels = [("query loss", {k: (c.steps, c.loss_mean, c.loss_ci95) for k, c in curves.items()})]
     accuracy = {

@@ -1,0 +1,330 @@
+"""The ``metarl`` command: ``train``, ``evaluate``, ``list`` and ``bench``.
+
+Every mistake in the input (config key or value, task, data folder, checkpoint) is reported as one
+``error: ...`` line with exit status 2 before any work starts. To add a subcommand, write an
+``add_<name>(subparsers)`` function that registers its parser with ``set_defaults(handler=...)``
+(a function ``(args) -> int``) and append it to :data:`SUBCOMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from metarl.checkpoint import CheckpointError, load_checkpoint
+from metarl.config import ConfigError, config_from_dict, config_kind, load_config
+from metarl.trainer import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM, NonFiniteError, Trainer
+
+TRAINERS: dict[str, str] = {
+    "supervised": "metarl.trainer:SupervisedTrainer",
+    "rl": "metarl.rl.trainer:RLTrainer",
+}
+"""Config ``kind`` -> ``"module:Class"`` of the trainer that runs it (imported on first use)."""
+
+RESUMABLE_KEYS = ("iterations", "logging", "evaluation", "task.omniglot.data_root")
+"""Keys ``--set`` may change when resuming: none of them changes the training numbers."""
+
+BENCHMARKS = ("supervised", "sampler")
+
+EXIT_INPUT_ERROR = 2
+EXIT_NON_FINITE = 1
+EXIT_INTERRUPTED = 130
+
+# Errors that mean "the input is wrong", raised while loading and building, before any work.
+INPUT_ERRORS = (ConfigError, CheckpointError, ValueError, OSError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``metarl`` command line; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metarl", description="Meta-learning (MAML family) for supervised and RL tasks."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_INPUT_ERROR
+
+
+# --------------------------------------------------------------------------------------------
+# metarl train
+# --------------------------------------------------------------------------------------------
+
+
+def add_train(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="meta-train from a YAML config, or resume a run",
+        description="Meta-train from CONFIG into runs/<name>-<time>/, or continue a run with "
+        "--resume RUN_DIR (same numbers as a run that never stopped).",
+    )
+    parser.add_argument(
+        "config", nargs="?", help="YAML config, e.g. experiments/sinusoid_maml.yaml"
+    )
+    add_override_arguments(parser)
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint"
+    )
+    parser.add_argument(
+        "--run-dir", metavar="DIR", help="write the run here instead of runs/<name>-<time>"
+    )
+    parser.set_defaults(handler=run_train)
+
+
+def add_override_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value (dotted key, YAML value), e.g. --set outer.lr=1e-3",
+    )
+    parser.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="data folder of a dataset task family (same as --set task.omniglot.data_root=DIR)",
+    )
+
+
+def overrides_of(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.data_root is not None:
+        overrides.append(f"task.omniglot.data_root={args.data_root}")
+    return overrides
+
+
+def run_train(args: argparse.Namespace) -> int:
+    try:
+        trainer = prepare_resume(args) if args.resume else prepare_new_run(args)
+    except INPUT_ERRORS as error:
+        return fail(str(error))
+    print(f"run directory: {trainer.run_dir}")
+    try:
+        curves = trainer.train()
+    except NonFiniteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NON_FINITE
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; continue with: metarl train --resume {trainer.run_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    print_report(trainer, curves, trainer.run_dir)
+    return 0
+
+
+def prepare_new_run(args: argparse.Namespace) -> Trainer:
+    if args.config is None:
+        raise ConfigError("pass a CONFIG file to train, or --resume RUN_DIR to continue a run")
+    config = load_config(args.config, overrides_of(args))
+    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(config)
+    if (run_dir / CHECKPOINT_NAME).exists():
+        raise ConfigError(
+            f"{run_dir} already holds a run; continue it with --resume {run_dir} "
+            "or choose another --run-dir"
+        )
+    return trainer_class(config)(config, run_dir)
+
+
+def prepare_resume(args: argparse.Namespace) -> Trainer:
+    if args.config is not None or args.run_dir is not None:
+        raise ConfigError(
+            "--resume takes the config and folder from the run; pass no CONFIG or --run-dir"
+        )
+    run_dir = Path(args.resume)
+    if not run_dir.is_dir():
+        raise ConfigError(f"--resume {run_dir}: no such run folder")
+    overrides = overrides_of(args)
+    for override in overrides:
+        key = override.partition("=")[0].strip()
+        if not any(key == k or key.startswith(k + ".") for k in RESUMABLE_KEYS):
+            raise ConfigError(
+                f"--set {key} cannot change when resuming (it would change the results); "
+                f"resumable keys: {', '.join(RESUMABLE_KEYS)}. Start a new run to change it"
+            )
+    state = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    if not isinstance(state.get("config"), dict):
+        raise CheckpointError(f"{run_dir / CHECKPOINT_NAME} holds no config; it cannot be resumed")
+    config = config_from_dict(state["config"], overrides)
+    done = int(state.get("iteration", 0))
+    if config.iterations < done:
+        raise ConfigError(
+            f"the checkpoint has completed {done} iterations; iterations must be >= {done} "
+            f"to resume (got {config.iterations})"
+        )
+    trainer = trainer_class(config)(config, run_dir)
+    trainer.load_state_dict(state)
+    return trainer
+
+
+def new_run_dir(config: Any) -> Path:
+    """``<run_root>/<name>-<YYYYmmdd-HHMMSS>``, with a numeric suffix if that exists already."""
+    base = Path(config.logging.run_root) / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidate, suffix = base, 1
+    while candidate.exists():
+        candidate, suffix = base.with_name(f"{base.name}-{suffix}"), suffix + 1
+    return candidate
+
+
+def trainer_class(config: Any) -> Callable[[Any, Path], Trainer]:
+    kind = config_kind(config)
+    module_name, _, class_name = TRAINERS[kind].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"{kind} runs are not available in this install ({error})") from None
+    return getattr(module, class_name)
+
+
+def print_report(trainer: Trainer, curves: dict[str, Any], out_dir: Path) -> None:
+    print(trainer.summary(curves))
+    print(
+        f"report: {out_dir / (EVALUATION_STEM + '.json')}, {out_dir / (EVALUATION_STEM + '.png')}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# metarl evaluate
+# --------------------------------------------------------------------------------------------
+
+
+def add_evaluate(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="adaptation curves of a trained run on held-out tasks",
+        description="Load RUN_DIR's config.yaml and checkpoint, adapt to held-out tasks and write "
+        "evaluation.json / evaluation.png (defaults: the run's evaluation settings).",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by metarl train")
+    parser.add_argument("--tasks", type=int, help="number of held-out tasks")
+    parser.add_argument("--steps", type=int, help="inner steps at test time")
+    parser.add_argument(
+        "--support", type=int, nargs="+", metavar="K", help="support sizes (shots), e.g. 5 10 20"
+    )
+    parser.add_argument("--seed", type=int, help="seed of the held-out task generator")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's device)")
+    parser.add_argument("--out", metavar="DIR", help="write the report here (default: RUN_DIR)")
+    add_override_arguments(parser)
+    parser.set_defaults(handler=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    options = {
+        "evaluation.tasks": args.tasks,
+        "evaluation.steps": args.steps,
+        "evaluation.support_sizes": args.support,
+        "evaluation.seed": args.seed,
+        "device": args.device,
+    }
+    overrides = [f"{key}={value}" for key, value in options.items() if value is not None]
+    try:
+        if not (run_dir / CONFIG_NAME).is_file():
+            raise ConfigError(
+                f"{run_dir} has no {CONFIG_NAME}; pass a folder written by metarl train"
+            )
+        config = load_config(run_dir / CONFIG_NAME, overrides + overrides_of(args))
+        trainer = trainer_class(config)(config, run_dir)
+        trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_NAME))
+    except INPUT_ERRORS as error:
+        return fail(str(error))
+    out_dir = Path(args.out) if args.out else run_dir
+    print_report(trainer, trainer.evaluate_to(out_dir), out_dir)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# metarl list
+# --------------------------------------------------------------------------------------------
+
+
+def add_list(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "list", help="algorithms, task families, RL environments and shipped configs"
+    )
+    parser.set_defaults(handler=run_list)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from metarl.algorithms import SUMMARIES
+    from metarl.tasks import TASK_FAMILIES
+
+    print("algorithms:")
+    for name, summary in SUMMARIES.items():
+        print(f"  {name:<10} {summary}")
+    print("supervised task families:")
+    for name, config_cls in TASK_FAMILIES.items():
+        print(f"  {name:<10} {(config_cls.__doc__ or '').strip().splitlines()[0]}")
+    try:
+        import envs
+    except ImportError as error:
+        print(f"RL environments: unavailable ({error})")
+    else:
+        print("RL environments:")
+        for env_id in envs.ENV_IDS:
+            print(f"  {env_id}")
+    folder = experiments_folder()
+    print(f"configs ({folder}):" if folder else "configs: no experiments/ folder found")
+    for path in sorted(folder.glob("*.yaml")) if folder else []:
+        print(f"  {path.name:<28} {config_title(path)}")
+    return 0
+
+
+def experiments_folder() -> Path | None:
+    """``./experiments`` if it exists, else the one next to the installed package."""
+    for folder in (Path.cwd() / "experiments", Path(__file__).resolve().parents[1] / "experiments"):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def config_title(path: Path) -> str:
+    """The first comment line of a config file (its one-line description)."""
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+# --------------------------------------------------------------------------------------------
+# metarl bench
+# --------------------------------------------------------------------------------------------
+
+
+def add_bench(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="benchmark tables (see `metarl bench NAME --help`)"
+    )
+    parser.add_argument("name", choices=BENCHMARKS, help="which benchmark")
+    parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="its own arguments")
+    parser.set_defaults(handler=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    try:
+        module = importlib.import_module(f"metarl.bench.{args.name}")
+    except ImportError as error:
+        return fail(f"benchmark {args.name!r} is not available in this install ({error})")
+    module.main(args.bench_args)
+    return 0
+
+
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_train, add_evaluate, add_list, add_bench]
+"""Each function registers one subcommand on the ``metarl`` parser."""
