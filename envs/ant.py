@@ -5,10 +5,17 @@ reset noise, frame skip and the unhealthy termination are v5's. The reward is th
 v5's survive bonus (1.0 while healthy) minus v5's control (0.5 ||a||^2) and contact
 (5e-4 ||clip(cfrc_ext, -1, 1)||^2) costs. ``gymnasium.make`` truncates episodes after 200 steps.
 
-One deliberate difference from v5: the torso's planar position is read from ``qpos[:2]`` (the
-free joint) rather than ``data.body("torso").xpos``, which right after ``mj_step`` still holds the
-position from before the last physics substep. The reward is then a function of the state alone,
-which a batched env stepping states with ``mujoco.rollout`` can reproduce.
+Two deliberate differences from v5, both so that observation and reward are functions of the state
+after the step, which a batched env (``envs.batched``) reproduces exactly:
+
+- the torso's planar position is read from ``qpos[:2]`` (the free joint) rather than
+  ``data.body("torso").xpos``, which right after ``mj_step`` still holds the position from before
+  the last physics substep;
+- the contact forces ``cfrc_ext`` (observation and contact cost) are computed at the state after
+  the step (``mj_forward`` then ``mj_rnePostConstraint``). v5 calls ``mj_rnePostConstraint``
+  right after ``mj_step``, on the contacts of the last intermediate stage of the RK4 integrator,
+  which no batched stepping (``mujoco.rollout``, ``mujoco.batch``) exposes. ``mj_forward``
+  changes no state, so the physics is v5's exactly.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import mujoco
 import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from gymnasium.utils import EzPickle
@@ -38,6 +46,13 @@ class _AntTaskEnv(TaskEnv, AntEnv):
         self, qpos: np.ndarray, xy_vel: np.ndarray, action: np.ndarray, healthy: np.ndarray
     ) -> tuple[np.ndarray, F.Parts]:
         raise NotImplementedError
+
+    def _step_mujoco_simulation(self, ctrl: np.ndarray, n_frames: int) -> None:
+        """v5's stepping, with the contact forces computed at the new state (module docstring)."""
+        self.data.ctrl[:] = ctrl
+        mujoco.mj_step(self.model, self.data, nstep=n_frames)
+        mujoco.mj_forward(self.model, self.data)
+        mujoco.mj_rnePostConstraint(self.model, self.data)
 
     def _cost_weights(self) -> dict[str, Any]:
         return {

@@ -16,8 +16,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch.distributed
+
 from metarl.checkpoint import CheckpointError, load_checkpoint
 from metarl.config import ConfigError, config_from_dict, config_kind, load_config
+from metarl.distributed import DistributedError, init_distributed, shutdown_distributed
 from metarl.trainer import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM, NonFiniteError, Trainer
 
 TRAINERS: dict[str, str] = {
@@ -34,6 +37,7 @@ BENCHMARKS = ("supervised", "sampler")
 EXIT_INPUT_ERROR = 2
 EXIT_NON_FINITE = 1
 EXIT_INTERRUPTED = 130
+EXIT_DISTRIBUTED = 3
 
 # Errors that mean "the input is wrong", raised while loading and building, before any work.
 INPUT_ERRORS = (ConfigError, CheckpointError, ValueError, OSError)
@@ -83,6 +87,13 @@ def add_train(subparsers: Any) -> None:
     parser.add_argument(
         "--run-dir", metavar="DIR", help="write the run here instead of runs/<name>-<time>"
     )
+    parser.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="under torchrun: stop the whole job when a rank has not answered for this long",
+    )
     parser.set_defaults(handler=run_train)
 
 
@@ -110,24 +121,51 @@ def overrides_of(args: argparse.Namespace) -> list[str]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    context = None
     try:
+        if not args.dist_timeout > 0:
+            raise ConfigError(f"--dist-timeout must be > 0 seconds, got {args.dist_timeout}")
         trainer = prepare_resume(args) if args.resume else prepare_new_run(args)
+        context = getattr(trainer, "context", None)
     except INPUT_ERRORS as error:
         return fail(str(error))
-    print(f"run directory: {trainer.run_dir}")
+    main_rank = context is None or context.is_main
+    if main_rank:
+        print(f"run directory: {trainer.run_dir}")
     try:
         curves = trainer.train()
     except NonFiniteError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NON_FINITE
+    except DistributedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DISTRIBUTED
     except KeyboardInterrupt:
         print(
             f"\ninterrupted; continue with: metarl train --resume {trainer.run_dir}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    print_report(trainer, curves, trainer.run_dir)
+    finally:
+        if context is not None:
+            shutdown_distributed(context)
+    if main_rank:
+        print_report(trainer, curves, trainer.run_dir)
     return 0
+
+
+def build_trainer(config: Any, run_dir: Path, args: argparse.Namespace) -> Trainer:
+    """The config's trainer; under ``torchrun``, joined to the job with its shard of the tasks.
+
+    Rank 0 picks a new run folder's name and every rank uses it.
+    """
+    context = init_distributed(config.device, args.dist_timeout)
+    cls = trainer_class(config)
+    if not context.is_distributed:
+        return cls(config, run_dir)
+    shared = [str(run_dir)]
+    torch.distributed.broadcast_object_list(shared, src=0)
+    return cls(config, Path(shared[0]), context=context)
 
 
 def prepare_new_run(args: argparse.Namespace) -> Trainer:
@@ -140,7 +178,7 @@ def prepare_new_run(args: argparse.Namespace) -> Trainer:
             f"{run_dir} already holds a run; continue it with --resume {run_dir} "
             "or choose another --run-dir"
         )
-    return trainer_class(config)(config, run_dir)
+    return build_trainer(config, run_dir, args)
 
 
 def prepare_resume(args: argparse.Namespace) -> Trainer:
@@ -169,7 +207,7 @@ def prepare_resume(args: argparse.Namespace) -> Trainer:
             f"the checkpoint has completed {done} iterations; iterations must be >= {done} "
             f"to resume (got {config.iterations})"
         )
-    trainer = trainer_class(config)(config, run_dir)
+    trainer = build_trainer(config, run_dir, args)
     trainer.load_state_dict(state)
     return trainer
 

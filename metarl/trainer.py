@@ -32,6 +32,7 @@ from metarl.adaptation import MetaLearner
 from metarl.algorithms import MetaStepResult, make_algorithm
 from metarl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from metarl.config import SupervisedConfig, config_to_dict, save_config
+from metarl.distributed import DistributedContext
 from metarl.evaluation import AdaptationCurve, evaluate_adaptation, write_report
 from metarl.logger import RunLogger
 from metarl.models import build_model
@@ -76,10 +77,16 @@ class SupervisedTrainer:
     TensorBoard events, ``checkpoint.pt`` and the ``evaluation.json`` / ``.png`` report.
     """
 
-    def __init__(self, config: SupervisedConfig, run_dir: str | Path) -> None:
+    def __init__(
+        self,
+        config: SupervisedConfig,
+        run_dir: str | Path,
+        context: DistributedContext | None = None,
+    ) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
-        self.device = torch.device(config.device)
+        self.context = context or DistributedContext(device=torch.device(config.device))
+        self.device = self.context.device
         if config.threads:
             # Process-wide: the run owns the process's CPU kernels from here on.
             torch.set_num_threads(config.threads)
@@ -122,11 +129,37 @@ class SupervisedTrainer:
     # ---------------------------------------------------------------------------------------
 
     def sample_tasks(self) -> Tasks:
+        """This process's share of the meta-batch (all of it unless run under ``torchrun``).
+
+        Every rank draws the whole meta-batch from the same generator, so the shares of all
+        ranks together are exactly the single-process meta-batch.
+        """
         tasks = self.train_tasks.sample(self.config.meta_batch_size, self.generator)
+        share = self.context.shard(self.config.meta_batch_size)
+        tasks = {key: value[share] for key, value in tasks.items()}
         return tasks if self.config.vectorize else unstack_tasks(tasks)
 
     def meta_step(self, tasks: Tasks) -> MetaStepResult:
-        return self.algorithm.meta_step(self.learner.meta_params(), self.problem, tasks)
+        result = self.algorithm.meta_step(self.learner.meta_params(), self.problem, tasks)
+        return self.reduce_over_ranks(result)
+
+    def reduce_over_ranks(self, result: MetaStepResult) -> MetaStepResult:
+        """Task-weighted means over all ranks of the meta-loss, meta-gradient and metrics.
+
+        Per-task metrics become their mean over all tasks (a task dimension of one).
+        """
+        if not self.context.is_distributed:
+            return result
+        grads, metrics = result.meta_grads, result.metrics
+        local = [result.meta_loss, *grads.values(), *(m.mean(dim=0) for m in metrics.values())]
+        reduced = self.context.task_mean(local, result.num_tasks)
+        meta_loss, rest = reduced[0], reduced[1:]
+        return MetaStepResult(
+            meta_loss=meta_loss,
+            meta_grads=dict(zip(grads, rest[: len(grads)], strict=True)),
+            metrics={k: v.unsqueeze(0) for k, v in zip(metrics, rest[len(grads) :], strict=True)},
+            num_tasks=self.config.meta_batch_size,
+        )
 
     def check_finite(self, result: MetaStepResult) -> Tensor:
         """Return the meta-gradient's global norm; raise :class:`NonFiniteError` naming the first
@@ -199,17 +232,19 @@ class SupervisedTrainer:
             NonFiniteError: a loss or gradient became NaN/inf (nothing of it was applied).
         """
         config, logging = self.config, self.config.logging
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, self.run_dir / CONFIG_NAME)
+        main = self.context.is_main  # rank 0 alone writes files and the console progress
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, self.run_dir / CONFIG_NAME)
         start = self.iteration
         # Resuming after `start` iterations hides events the interrupted run logged later.
-        logger = RunLogger(self.run_dir, purge_step=start + 1 if start > 0 else None)
+        logger = RunLogger(self.run_dir, enabled=main, purge_step=start + 1 if start > 0 else None)
         progress = tqdm(
             total=config.iterations,
             initial=start,
             desc=config.name,
             unit="it",
-            disable=not logging.progress,
+            disable=not (logging.progress and main),
             dynamic_ncols=True,
         )
         last_log_time, last_log_iteration = time.perf_counter(), start
@@ -236,14 +271,17 @@ class SupervisedTrainer:
                         meta_loss=f"{scalars['outer/meta_loss']:.4g}",
                         pre=f"{scalars.get('outer/query_loss_pre', math.nan):.4g}",
                     )
-                if (
+                if main and (
                     self.iteration % logging.checkpoint_every == 0
                     or self.iteration == config.iterations
                 ):
                     self.save_checkpoint()
                 every = config.evaluation.every
-                if every > 0 and self.iteration % every == 0 and self.iteration < config.iterations:
+                evaluate_now = every > 0 and self.iteration % every == 0
+                if main and evaluate_now and self.iteration < config.iterations:
                     self.write_evaluation(self.evaluate(), self.run_dir, logger)
+            if not main:
+                return {}
             curves = self.evaluate()
             self.write_evaluation(curves, self.run_dir, logger)
         finally:

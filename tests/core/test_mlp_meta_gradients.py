@@ -65,7 +65,9 @@ def test_maml_three_steps_matches_finite_differences(lr_mode):
 @pytest.mark.parametrize("name", ["maml", "fomaml", "metasgd", "reptile", "imaml", "hfmaml"])
 def test_vmap_and_loop_give_the_same_meta_gradient(name):
     inner = InnerLoopConfig(steps=2, lr=0.05)
-    learner = make_learner(inner if name != "metasgd" else InnerLoopConfig(2, 0.05, False, "per_parameter"))
+    learner = make_learner(
+        inner if name != "metasgd" else InnerLoopConfig(2, 0.05, False, "per_parameter")
+    )
     algorithm = make_algorithm(name, learner.inner)
     problem = SupervisedProblem(learner.model, "mse")
     tasks = regression_tasks()
@@ -73,10 +75,14 @@ def test_vmap_and_loop_give_the_same_meta_gradient(name):
     looped = algorithm.meta_step(learner.meta_params(), problem, unstack_tasks(tasks))
     assert batched.meta_grads.keys() == looped.meta_grads.keys()
     for key in batched.meta_grads:
-        torch.testing.assert_close(batched.meta_grads[key], looped.meta_grads[key], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(
+            batched.meta_grads[key], looped.meta_grads[key], rtol=1e-10, atol=1e-12
+        )
     torch.testing.assert_close(batched.meta_loss, looped.meta_loss, rtol=1e-12, atol=1e-12)
     for key in batched.metrics:
-        torch.testing.assert_close(batched.metrics[key], looped.metrics[key], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(
+            batched.metrics[key], looped.metrics[key], rtol=1e-10, atol=1e-12
+        )
 
 
 def test_adaptation_lowers_the_support_loss_and_gradients_reach_theta():
@@ -99,12 +105,16 @@ def test_first_order_differs_from_second_order_by_terms_linear_in_the_step_size(
         inner = InnerLoopConfig(steps=1, lr=lr)
         learner = make_learner(inner)
         problem = SupervisedProblem(learner.model, "mse")
-        exact = make_algorithm("maml", inner).meta_step(learner.meta_params(), problem, problem_tasks)
+        exact = make_algorithm("maml", inner).meta_step(
+            learner.meta_params(), problem, problem_tasks
+        )
         first = make_algorithm("fomaml", inner).meta_step(
             learner.meta_params(), problem, problem_tasks
         )
         assert torch.allclose(exact.meta_loss, first.meta_loss)
-        return float(sum((exact.meta_grads[k] - first.meta_grads[k]).norm() for k in exact.meta_grads))
+        return float(
+            sum((exact.meta_grads[k] - first.meta_grads[k]).norm() for k in exact.meta_grads)
+        )
 
     # The dropped term is alpha * H_support * grad L_query: it vanishes linearly with alpha.
     assert gap(0.1) > 1e-3

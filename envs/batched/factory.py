@@ -1,0 +1,62 @@
+"""``make_batched``: the batched env of a registered id."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium
+from gymnasium.vector import AutoresetMode
+
+import envs
+from envs.batched.mujoco_vector import MUJOCO_VECTORS, MujocoTaskVectorEnv
+from envs.batched.navigation_vector import Navigation2DVector
+from envs.batched.vector import Seeding, TaskVectorEnv
+from envs.tasks import Task
+
+VECTOR_CLASSES: dict[str, type[TaskVectorEnv]] = {
+    **MUJOCO_VECTORS,
+    "Navigation2D": Navigation2DVector,
+}
+"""Family name -> batched class (every family of ``envs.FAMILIES``)."""
+
+
+def make_batched(
+    env_id: str,
+    num_envs: int,
+    *,
+    threads: int | None = None,
+    tasks: Sequence[Task | Mapping[str, Any]] | None = None,
+    max_episode_steps: int | None = None,
+    autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    seeding: Seeding = "per_env",
+    **env_kwargs: Any,
+) -> TaskVectorEnv:
+    """A batched env of ``num_envs`` copies of the registered ``env_id``.
+
+    Args:
+        env_id: a ``metarl/`` id (``envs.ENV_IDS``).
+        num_envs: N.
+        threads: MuJoCo threads (None: all cores); ignored by Navigation2D.
+        tasks: N tasks; by default the single env's default task everywhere.
+        max_episode_steps: time limit; by default the registered ``max_episode_steps``.
+        autoreset_mode: ``NEXT_STEP`` (Gymnasium's default) or ``DISABLED``
+            (see :class:`TaskVectorEnv`).
+        seeding: ``"per_env"`` (``reset(seed=s)`` matches ``SyncVectorEnv``: env i seeded s + i)
+            or ``"shared"`` (one generator for all N).
+        **env_kwargs: keyword arguments of the single env (e.g. ``ctrl_cost_weight``).
+    """
+    reference_class = envs.task_family(env_id)
+    family = reference_class.task_type.family
+    if max_episode_steps is None:
+        max_episode_steps = gymnasium.spec(env_id).max_episode_steps
+    reference = reference_class(**env_kwargs)
+    try:
+        vector_class = VECTOR_CLASSES[family]
+        if issubclass(vector_class, MujocoTaskVectorEnv):
+            return vector_class(
+                reference, num_envs, max_episode_steps, threads, tasks, autoreset_mode, seeding
+            )
+        return vector_class(reference, num_envs, max_episode_steps, tasks, autoreset_mode, seeding)
+    finally:
+        reference.close()

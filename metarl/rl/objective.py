@@ -1,0 +1,160 @@
+"""Policy-gradient losses of one task, as the core :class:`~metarl.problem.MetaProblem`.
+
+The RL task (seed 003) minimises L(theta) = -E_{tau ~ pi_theta}[sum_t r_t]. Its data are a task's
+*support* episodes (sampled with the pre-adaptation policy pi_0, used by the inner loop) and
+*query* episodes (sampled with the adapted policy, used by the outer step), each with per-step
+advantages A_t and the sampling policy's log-probabilities log pi_0(a_t | s_t). Every loss is a
+mean over the task's real (unmasked) steps, the convention of the MAML (rllab) and ProMP code: for
+episodes that all run to the horizon H it estimates -J / H, and the inner step size means what it
+means there.
+
+Inner (support) losses; r_t(theta) = pi_theta(a_t | s_t) / pi_0(a_t | s_t) with pi_0 stored:
+
+* ``reinforce`` (MAML, pytorch-maml-rl):  L = -mean_t log pi_theta(a_t | s_t) A_t.
+  Its gradient is the policy gradient, but its Hessian, -mean A_t grad^2 log pi, leaves out the
+  term that comes from the sampling distribution depending on theta, so second-order MAML
+  differentiates a biased curvature.
+* ``lvc`` (ProMP's low-variance curvature estimator, Rothfuss et al. 2019, eq. 7):
+  L = -mean_t r_t(theta) A_t. At theta = theta_0 its value is -mean A, its gradient equals
+  REINFORCE's and its Hessian is -mean A_t (grad^2 log pi_t + grad log pi_t grad log pi_t^T):
+  the sampling-distribution term of each step, without the cross terms between different steps
+  (biased, but with far lower variance than the unbiased estimator). Away from theta_0 it is the
+  importance-weighted surrogate, so an inner step re-run at another theta (TRPO line search, PPO
+  epochs, a second inner step) is still a policy-gradient step on the same samples.
+* ``dice`` (DiCE, Foerster et al. 2018, with a baseline as in Mao et al. 2019):
+  L = -mean_t exp(W_t(theta)) d_t,  W_t = sum_{t'<=t} log r_{t'}(theta),  d_t = A_t - A_{t+1}.
+  Since sum_{t>=t'} d_t = A_{t'}, its gradient at theta_0 equals REINFORCE's on the same A; with
+  gamma = 1, lambda = 1 and unnormalised advantages A_t = R_t - b(s_t), d_t = r_t + b(s_{t+1}) -
+  b(s_t) and every derivative is unbiased (the baseline terms vanish in expectation at all
+  orders). Unbiased, but the products of ratios over whole trajectories make it high-variance.
+
+The default is ``lvc``: ProMP found its curvature estimate the best trade-off (DiCE's unbiased
+Hessian is too noisy at practical batch sizes, REINFORCE's misses the sampling term entirely);
+it changes nothing at first order (FOMAML, Reptile and the inner step's value are those of
+REINFORCE) and its importance weight keeps re-adaptation at other parameters correct.
+
+Outer (query) losses, with the stored post-adaptation sampling policy pi_old:
+TRPO surrogate -mean_t r_t(phi) A_t (Schulman et al. 2015), PPO's clipped surrogate
+-mean_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t), and the trust-region measure
+mean_t KL(pi_old(. | s_t) || pi_phi(. | s_t)).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from metarl.functional import Params
+from metarl.problem import TaskBatch, TaskData
+from metarl.rl.episodes import Episodes
+from metarl.rl.policies import Policy, kl
+
+InnerLoss = Literal["lvc", "dice", "reinforce"]
+INNER_LOSSES: tuple[str, ...] = ("lvc", "dice", "reinforce")
+
+
+def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``values`` over the entries where ``mask`` is 1; padded entries are never read,
+    so a non-finite value there (e.g. exp of a large log-ratio) cannot leak in."""
+    return torch.where(mask > 0, values, 0.0).sum() / mask.sum().clamp(min=1.0)
+
+
+def make_task_batch(support: Episodes, query: Episodes | None = None) -> TaskBatch:
+    """The meta-batch of :class:`PolicyGradientProblem`: ``support_*`` and ``query_*`` keys.
+
+    Both sets of episodes need advantages (:func:`metarl.rl.advantages.compute_advantages`).
+    Without ``query`` the batch serves adaptation only (``support_loss``).
+    """
+    tasks = support.task_data("support_")
+    if query is not None:
+        if query.num_tasks != support.num_tasks:
+            raise ValueError(
+                f"support episodes have {support.num_tasks} tasks but query episodes have "
+                f"{query.num_tasks}; sample both for the same meta-batch"
+            )
+        tasks.update(query.task_data("query_"))
+    return tasks
+
+
+class PolicyGradientProblem:
+    """A task's inner policy-gradient loss and outer surrogate losses for the core algorithms.
+
+    Args:
+        policy: the policy whose parameter dicts are adapted.
+        inner_loss: ``lvc`` (default), ``dice`` or ``reinforce``; see the module docstring.
+    """
+
+    def __init__(self, policy: Policy, inner_loss: InnerLoss = "lvc") -> None:
+        if inner_loss not in INNER_LOSSES:
+            raise ValueError(f"inner_loss must be one of {INNER_LOSSES}, got {inner_loss!r}")
+        self.policy = policy
+        self.inner_loss = inner_loss
+
+    def _log_probs(self, params: Params, task: TaskData, prefix: str) -> Tensor:
+        _require(task, prefix, ("observations", "actions", "mask", "advantages", "log_probs"))
+        dist = self.policy.distribution(params, task[prefix + "observations"])
+        return dist.log_prob(task[prefix + "actions"])  # (H, E)
+
+    def _log_ratio(self, params: Params, task: TaskData, prefix: str) -> Tensor:
+        """log pi_params(a | s) - log pi_old(a | s), 0 on padded steps."""
+        log_ratio = self._log_probs(params, task, prefix) - task[prefix + "log_probs"]
+        return torch.where(task[prefix + "mask"] > 0, log_ratio, 0.0)
+
+    def support_loss(self, params: Params, task: TaskData) -> Tensor:
+        """The inner policy-gradient loss (``inner_loss``) on the support episodes."""
+        mask, advantages = task["support_mask"], task["support_advantages"]
+        if self.inner_loss == "reinforce":
+            return -masked_mean(self._log_probs(params, task, "support_") * advantages, mask)
+        log_ratio = self._log_ratio(params, task, "support_")
+        if self.inner_loss == "lvc":
+            return -masked_mean(log_ratio.exp() * advantages, mask)
+        advantages = torch.where(mask > 0, advantages, 0.0)
+        next_advantages = torch.cat([advantages[1:], torch.zeros_like(advantages[:1])])
+        dice = log_ratio.cumsum(dim=0).exp()  # exp(W_t): cumulative ratio along each episode
+        return -masked_mean(dice * (advantages - next_advantages), mask)
+
+    def query_loss(self, params: Params, task: TaskData) -> Tensor:
+        """TRPO surrogate -mean r_t(params) A_t on the query episodes."""
+        ratio = self._log_ratio(params, task, "query_").exp()
+        return -masked_mean(ratio * task["query_advantages"], task["query_mask"])
+
+    def clipped_loss(self, params: Params, task: TaskData, clip: float) -> Tensor:
+        """PPO's clipped surrogate -mean min(r A, clip(r, 1 - clip, 1 + clip) A) on the query."""
+        ratio = self._log_ratio(params, task, "query_").exp()
+        advantages = task["query_advantages"]
+        clipped = ratio.clamp(1.0 - clip, 1.0 + clip)
+        return -masked_mean(
+            torch.minimum(ratio * advantages, clipped * advantages), task["query_mask"]
+        )
+
+    def kl(self, params: Params, task: TaskData) -> Tensor:
+        """mean_t KL(pi_old(. | s_t) || pi_params(. | s_t)) over the real query steps."""
+        prefix = "query_old_"
+        old_params = {
+            key[len(prefix) :]: value for key, value in task.items() if key.startswith(prefix)
+        }
+        if not old_params:
+            raise KeyError(
+                "task data has no query_old_* entries (the sampling policy's distribution "
+                "parameters); build it with make_task_batch from MetaSampler episodes"
+            )
+        _require(task, "query_", ("observations", "mask"))
+        old = self.policy.make_distribution(old_params)
+        new = self.policy.distribution(params, task["query_observations"])
+        return masked_mean(kl(old, new), task["query_mask"])
+
+    def query_metrics(self, params: Params, task: TaskData) -> dict[str, Tensor]:
+        """Mean policy entropy over the real query steps."""
+        dist = self.policy.distribution(params, task["query_observations"])
+        return {"entropy": masked_mean(dist.entropy(), task["query_mask"])}
+
+
+def _require(task: TaskData, prefix: str, names: tuple[str, ...]) -> None:
+    missing = [prefix + name for name in names if prefix + name not in task]
+    if missing:
+        raise KeyError(
+            f"task data lacks {missing}; build it with metarl.rl.objective.make_task_batch from "
+            "episodes with advantages (query episodes from MetaSampler carry old_* parameters)"
+        )
