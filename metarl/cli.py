@@ -252,32 +252,70 @@ def add_evaluate(subparsers: Any) -> None:
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by metarl train")
     parser.add_argument("--tasks", type=int, help="number of held-out tasks")
-    parser.add_argument("--steps", type=int, help="inner steps at test time")
+    parser.add_argument(
+        "--steps",
+        "--adapt-steps",
+        dest="steps",
+        type=int,
+        help="inner steps at test time (RL: policy-gradient steps, resampling after each)",
+    )
     parser.add_argument(
         "--support", type=int, nargs="+", metavar="K", help="support sizes (shots), e.g. 5 10 20"
     )
     parser.add_argument("--seed", type=int, help="seed of the held-out task generator")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's device)")
     parser.add_argument("--out", metavar="DIR", help="write the report here (default: RUN_DIR)")
+    parser.add_argument(
+        "--video",
+        action="store_true",
+        default=None,
+        help="RL: record a before/after-adaptation rollout (MuJoCo: MUJOCO_GL=egl or osmesa)",
+    )
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        metavar="DIR",
+        help="RL: an SB3 baseline folder (metarl baseline) to score on the same tasks; repeatable",
+    )
     add_override_arguments(parser)
     parser.set_defaults(handler=run_evaluate)
 
 
+EVALUATE_OPTIONS: dict[str, dict[str, str]] = {
+    "supervised": {
+        "tasks": "evaluation.tasks",
+        "steps": "evaluation.steps",
+        "support": "evaluation.support_sizes",
+        "seed": "evaluation.seed",
+        "device": "device",
+    },
+    "rl": {
+        "tasks": "evaluation.tasks",
+        "steps": "evaluation.adapt_steps",
+        "seed": "evaluation.seed",
+        "device": "device",
+        "video": "evaluation.video",
+        "baseline": "evaluation.baselines",
+    },
+}
+"""Config kind -> ``metarl evaluate`` option -> the config key it overrides."""
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    options = {
-        "evaluation.tasks": args.tasks,
-        "evaluation.steps": args.steps,
-        "evaluation.support_sizes": args.support,
-        "evaluation.seed": args.seed,
-        "device": args.device,
-    }
-    overrides = [f"{key}={value}" for key, value in options.items() if value is not None]
     try:
         if not (run_dir / CONFIG_NAME).is_file():
             raise ConfigError(
                 f"{run_dir} has no {CONFIG_NAME}; pass a folder written by metarl train"
             )
+        kind = config_kind(load_config(run_dir / CONFIG_NAME))
+        options = EVALUATE_OPTIONS[kind]
+        names = ("tasks", "steps", "support", "seed", "device", "video", "baseline")
+        given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+        unused = sorted(set(given) - set(options))
+        if unused:
+            raise ConfigError(f"--{unused[0]} does not apply to a {kind} run")
+        overrides = [f"{options[name]}={value}" for name, value in given.items()]
         config = load_config(run_dir / CONFIG_NAME, overrides + overrides_of(args))
         trainer = trainer_class(config)(config, run_dir)
         trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_NAME))
@@ -364,5 +402,49 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_train, add_evaluate, add_list, add_bench]
+# --------------------------------------------------------------------------------------------
+# metarl baseline
+# --------------------------------------------------------------------------------------------
+
+
+def add_baseline(subparsers: Any) -> None:
+    from metarl.rl.sb3 import add_baseline as add_rl_baseline
+
+    add_rl_baseline(subparsers)
+
+
+# --------------------------------------------------------------------------------------------
+# metarl toy
+# --------------------------------------------------------------------------------------------
+
+
+def add_toy(subparsers: Any) -> None:
+    from metarl.toy.explorer import build_parser
+
+    toy = build_parser()
+    parser = subparsers.add_parser(
+        "toy",
+        parents=[toy],
+        add_help=False,
+        help="render the seed articles' figures and the interactive explorer page",
+        description=toy.description,
+    )
+    parser.set_defaults(handler=run_toy)
+
+
+def run_toy(args: argparse.Namespace) -> int:
+    from metarl.toy.explorer import run_args
+
+    run_args(args)
+    return 0
+
+
+SUBCOMMANDS: list[Callable[[Any], None]] = [
+    add_train,
+    add_evaluate,
+    add_list,
+    add_bench,
+    add_baseline,
+    add_toy,
+]
 """Each function registers one subcommand on the ``metarl`` parser."""

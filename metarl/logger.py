@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
@@ -38,6 +39,12 @@ class RunLogger:
         if self._writer is None:
             return
         self._writer.add_histogram(name, values.detach().cpu(), step)
+
+    def log_figure(self, step: int, name: str, figure: Figure) -> None:
+        """A matplotlib figure as an image (for instance return against the task parameter)."""
+        if self._writer is None:
+            return
+        self._writer.add_figure(name, figure, step)
 
     def flush(self) -> None:
         if self._writer is not None:

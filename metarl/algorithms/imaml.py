@@ -124,6 +124,10 @@ class IMAML(MetaAlgorithm):
         solutions = [self._solve_inner_batch(theta, problem, batch) for batch in batches]
         return {n: torch.cat([s[n] for s in solutions]) for n in theta}
 
+    def adapted_params(self, meta_params: Params, problem: MetaProblem, tasks: Tasks) -> Params:
+        """The inner problems' solutions, stacked along a task dimension (no graph to theta)."""
+        return self._solve_inner(model_params(meta_params), problem, tasks)
+
     def adapt_task(self, meta_params: Params, problem: MetaProblem, task: TaskData) -> Params:
         solution = self._solve_inner(model_params(meta_params), problem, [task])
         return {n: v[0] for n, v in solution.items()}

@@ -132,6 +132,7 @@ class MetaSampler:
         episodes_per_task: E.
         horizon: H, the most steps per episode (the id's ``max_episode_steps`` when omitted).
         backend: a name from :data:`BACKENDS` or a ready :class:`VectorBackend`.
+        sim_threads: simulation threads of the ``batched`` backend (``None``: every core).
         torch_threads: CPU threads of the policy calls during a rollout, restored afterwards
             (``None`` leaves torch's setting). The per-step calls are small and alternate with
             environment steps, where idle OpenMP workers only compete with the environments for
@@ -145,6 +146,7 @@ class MetaSampler:
         horizon: int | None = None,
         backend: str | VectorBackend = "batched",
         torch_threads: int | None = 1,
+        sim_threads: int | None = None,
     ) -> None:
         ensure_registered(env_id)
         if horizon is None:
@@ -160,7 +162,8 @@ class MetaSampler:
                 raise ValueError(
                     f"unknown sampler backend {backend!r}; choose from {list(BACKENDS)}"
                 )
-            backend = BACKENDS[backend](env_id, horizon)
+            options = {"threads": sim_threads} if backend == "batched" else {}
+            backend = BACKENDS[backend](env_id, horizon, **options)
         self.env_id = env_id
         self.episodes_per_task = episodes_per_task
         self.horizon = horizon

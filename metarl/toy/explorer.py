@@ -207,8 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``metarl toy`` and ``python -m metarl.toy``."""
-    args = build_parser().parse_args(argv)
+    """Entry point of ``python -m metarl.toy``."""
+    run_args(build_parser().parse_args(argv))
+
+
+def run_args(args: argparse.Namespace) -> None:
+    """Entry point of ``metarl toy``, whose parser inherits :func:`build_parser`'s options."""
     try:
         config = ExplorerConfig(
             out=args.out,

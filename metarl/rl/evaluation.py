@@ -1,0 +1,370 @@
+"""Held-out adaptation curves for RL: average return after 0, 1, ..., k policy-gradient steps.
+
+The protocol of the MAML paper's adaptation figure (Finn et al., 2017, fig. 5): for each new task
+(drawn from a held-out seed), roll out the initial policy, take one policy-gradient step on those
+episodes, roll out the adapted policy, step again on the new episodes, and so on. Every step is
+the core's :func:`metarl.adaptation.inner_step` on the task's inner policy-gradient loss (the same
+primitive as training), vmapped over tasks; every rollout is one batched :class:`MetaSampler`
+call. Returns are undiscounted episode returns averaged over a task's episodes, reported as the
+mean over tasks with a 95% confidence interval (``metarl.evaluation.mean_and_ci95``).
+
+The same evaluator scores the baselines on the same tasks and seeds: a freshly initialised policy
+("random init"), an SB3 policy trained on the whole distribution ("pretrained"), both adapted with
+the same steps, and an SB3 policy that sees the task ("oracle", not adapted: a horizontal line).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.func import vmap
+
+from metarl.adaptation import InnerLoopConfig, inner_step
+from metarl.evaluation import CI_DESCRIPTION, mean_and_ci95, plot_curves
+from metarl.functional import MODEL_PREFIX, Params, detach, model_params
+from metarl.problem import TaskData
+from metarl.rl.advantages import compute_advantages
+from metarl.rl.baseline import LinearFeatureBaseline
+from metarl.rl.objective import PolicyGradientProblem, make_task_batch
+from metarl.rl.policies import Policy
+from metarl.rl.sampler import MetaSampler
+
+
+@dataclass(frozen=True)
+class ReturnCurve:
+    """Average return on held-out tasks after each number of policy-gradient steps.
+
+    Attributes:
+        steps: policy-gradient steps taken, 0 .. adapt_steps.
+        return_mean: mean over tasks of the average episode return after each number of steps.
+        return_ci95: 95% confidence half-width of ``return_mean``.
+        num_tasks: held-out tasks averaged over.
+        per_task: ``[task][step]`` average episode return of every task.
+    """
+
+    steps: list[int]
+    return_mean: list[float]
+    return_ci95: list[float]
+    num_tasks: int
+    per_task: list[list[float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReturnSettings:
+    """How episodes are turned into an inner policy-gradient step (the training settings).
+
+    Attributes:
+        gamma: discount factor of the returns.
+        gae_lambda: GAE lambda of the advantages.
+        normalize_advantages: normalise advantages per task.
+        baseline_reg: ridge coefficient of the linear feature baseline.
+    """
+
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    normalize_advantages: bool = True
+    baseline_reg: float = 1e-5
+
+
+class AdaptationEvaluator:
+    """Scores initial policies by their return after 0..k policy-gradient steps on given tasks.
+
+    Args:
+        sampler: rollouts of the env family (its episodes per task and horizon are used).
+        problem: the inner policy-gradient loss (``support_loss``).
+        inner: step sizes (``lr``, learned rates when the meta-parameters hold them).
+        settings: returns, advantages and baseline as in training.
+        later_lr: fixed step size of every step after the first (the MAML paper's evaluation
+            halves it); None keeps ``inner``'s.
+    """
+
+    def __init__(
+        self,
+        sampler: MetaSampler,
+        problem: PolicyGradientProblem,
+        inner: InnerLoopConfig,
+        settings: ReturnSettings,
+        later_lr: float | None = None,
+    ) -> None:
+        self.sampler = sampler
+        self.problem = problem
+        self.inner = inner
+        self.settings = settings
+        self.later_lr = later_lr
+
+    def adapt(
+        self,
+        meta_params: Params,
+        tasks: Sequence[Any],
+        adapt_steps: int,
+        seed: int,
+        *,
+        policy: Policy | None = None,
+    ) -> tuple[Tensor, Params]:
+        """Roll out, step, roll out, ... from ``meta_params`` on every task.
+
+        Args:
+            meta_params: ``model.``-prefixed policy parameters, plus ``inner_lr.`` rates if the
+                inner step sizes are learned.
+            tasks: the held-out tasks.
+            adapt_steps: policy-gradient steps k.
+            seed: seeds the exploration noise and the env resets; the same seed gives the same
+                rollouts, so different initialisations are compared on equal terms.
+            policy: the policy module the parameters belong to (default: the problem's).
+
+        Returns:
+            ``(T, k + 1)`` average episode return of every task after 0..k steps, and every
+            task's parameters after k steps (leading task dimension).
+        """
+        if adapt_steps < 0:
+            raise ValueError(f"adapt_steps must be >= 0, got {adapt_steps}")
+        policy = policy if policy is not None else self.problem.policy
+        problem = (
+            self.problem
+            if policy is self.problem.policy
+            else PolicyGradientProblem(policy, self.problem.inner_loss)
+        )
+        frozen = detach(meta_params)
+        theta = model_params(frozen)
+        first = next(iter(theta.values()))
+        generator = torch.Generator(device=first.device).manual_seed(seed)
+        count = len(tasks)
+        params = {name: value.expand(count, *value.shape).clone() for name, value in theta.items()}
+        settings = self.settings
+
+        def adapt_one(params: Params, task: TaskData, step: int) -> Params:
+            inner = self.inner
+            if step > 0 and self.later_lr is not None and inner.lr_mode == "fixed":
+                inner = replace(inner, lr=self.later_lr)
+            support_loss = lambda p: problem.support_loss(p, task)  # noqa: E731
+            return inner_step(params, support_loss, frozen, inner, step)[0]
+
+        returns: list[Tensor] = []
+        for step in range(adapt_steps + 1):
+            env_seed = seed + step * self.sampler.episodes_per_task * count
+            episodes = self.sampler.sample(policy, params, tasks, generator, env_seed, True)
+            returns.append(episodes.episode_returns().mean(dim=1))  # (T,)
+            if step == adapt_steps:
+                break
+            episodes = compute_advantages(
+                episodes,
+                settings.gamma,
+                settings.gae_lambda,
+                LinearFeatureBaseline(settings.baseline_reg),
+                settings.normalize_advantages,
+            )
+            with torch.no_grad():
+                params = vmap(lambda p, t, s=step: adapt_one(p, t, s))(
+                    params, make_task_batch(episodes)
+                )
+        return torch.stack(returns, dim=1), params
+
+    def curve(
+        self,
+        meta_params: Params,
+        tasks: Sequence[Any],
+        adapt_steps: int,
+        seed: int,
+        *,
+        policy: Policy | None = None,
+    ) -> ReturnCurve:
+        """Mean and 95% CI over tasks of the return after 0..k steps (see :meth:`adapt`)."""
+        returns, _ = self.adapt(meta_params, tasks, adapt_steps, seed, policy=policy)
+        per_task = returns.double()  # (T, k + 1)
+        mean, ci = mean_and_ci95(per_task)
+        return ReturnCurve(
+            steps=list(range(adapt_steps + 1)),
+            return_mean=mean.tolist(),
+            return_ci95=ci.tolist(),
+            num_tasks=len(tasks),
+            per_task=per_task.tolist(),
+        )
+
+
+def fixed_step_inner(inner: InnerLoopConfig) -> InnerLoopConfig:
+    """The inner loop with a fixed step size, for initialisations without learned rates."""
+    return replace(inner, lr_mode="fixed")
+
+
+def prefixed(params: Params) -> Params:
+    """Policy parameters as meta-parameters (``model.`` keys)."""
+    return {MODEL_PREFIX + name: value for name, value in params.items()}
+
+
+def write_rl_report(
+    curves: dict[str, ReturnCurve],
+    out_dir: str | Path,
+    title: str,
+    *,
+    stem: str = "evaluation",
+) -> tuple[Path, Path]:
+    """Write ``<stem>.json`` (every curve) and ``<stem>.png`` (return against steps).
+
+    A one-point curve (the oracle, never adapted) is drawn as a horizontal line across the
+    others' steps.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {
+        "title": title,
+        "interval": CI_DESCRIPTION,
+        "curves": {label: curve.to_dict() for label, curve in curves.items()},
+    }
+    json_path = out_dir / f"{stem}.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    longest = max((c.steps for c in curves.values()), key=len)
+    drawn = {}
+    for label, curve in curves.items():
+        if len(curve.steps) == 1 and len(longest) > 1:
+            width = len(longest)
+            drawn[label] = (longest, curve.return_mean * width, curve.return_ci95 * width)
+        else:
+            drawn[label] = (curve.steps, curve.return_mean, curve.return_ci95)
+    png_path = plot_curves(drawn, "average return", title, out_dir / f"{stem}.png")
+    return json_path, png_path
+
+
+def format_table(curves: dict[str, ReturnCurve]) -> str:
+    """A plain-text table: one row per curve, one column per number of steps."""
+    width = max(len(c.steps) for c in curves.values())
+    label_width = max(len(label) for label in curves)
+    header = f"{'':<{label_width}}  " + "  ".join(f"{f'step {s}':>18}" for s in range(width))
+    rows = [header]
+    for label, curve in curves.items():
+        cells = [
+            f"{m:>9.2f} +- {c:<5.2f}"
+            for m, c in zip(curve.return_mean, curve.return_ci95, strict=True)
+        ]
+        rows.append(f"{label:<{label_width}}  " + "  ".join(f"{cell:>18}" for cell in cells))
+    return "\n".join(rows)
+
+
+def task_parameters(tasks: Sequence[Any]) -> np.ndarray:
+    """``(T, P)`` array of every task's parameters (``task.to_array()``)."""
+    return np.stack([np.atleast_1d(np.asarray(task.to_array(), dtype=float)) for task in tasks])
+
+
+# --------------------------------------------------------------------------------------------
+# Before/after rollouts of one task
+# --------------------------------------------------------------------------------------------
+
+RENDER_HELP = (
+    "MuJoCo's offscreen renderer needs an OpenGL backend: set MUJOCO_GL=egl (an NVIDIA or Mesa "
+    "EGL driver, the default tried here) or MUJOCO_GL=osmesa (software, e.g. apt-get install "
+    "libosmesa6) before running `metarl evaluate RUN_DIR --video`"
+)
+
+
+def _deterministic_rollout(
+    policy: Policy, params: Params, env: Any, task: Any, seed: int, render: bool
+) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+    """Observations, frames (if ``render``) and return of one episode with the mode action."""
+    obs, _ = env.reset(seed=seed, options={"task": task})
+    observations, frames, total = [obs], [], 0.0
+    reference = next(iter(params.values()))
+    with torch.no_grad():
+        while True:
+            if render:
+                frames.append(env.render())
+            obs_t = torch.as_tensor(obs, dtype=reference.dtype, device=reference.device)
+            action = policy.make_distribution(policy.dist_params(params, obs_t)).mode
+            obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
+            observations.append(obs)
+            total += float(reward)
+            if terminated or truncated:
+                break
+    return observations, frames, total
+
+
+def record_rollouts(
+    policy: Policy,
+    before: Params,
+    after: Params,
+    env_id: str,
+    task: Any,
+    horizon: int,
+    out_dir: str | Path,
+    seed: int,
+) -> Path:
+    """One episode of ``task`` before and after adaptation, with the mode action at each step.
+
+    MuJoCo families are rendered offscreen side by side into ``rollout.gif``; Navigation2D, which
+    has no renderer, gets a plot of both trajectories and the goal, ``rollout.png``.
+
+    Raises:
+        RuntimeError: offscreen rendering is unavailable, with how to enable it.
+    """
+    import os
+
+    import gymnasium
+
+    import envs
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env_class = envs.ENV_IDS[env_id]
+    if "rgb_array" not in env_class.metadata.get("render_modes", []):
+        env = gymnasium.make(env_id, max_episode_steps=horizon)
+        paths = {
+            label: np.stack(_deterministic_rollout(policy, p, env, task, seed, False)[0])
+            for label, p in (("before adaptation", before), ("after adaptation", after))
+        }
+        env.close()
+        return _plot_trajectories(paths, task, out_dir / "rollout.png")
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    try:
+        env = gymnasium.make(
+            env_id, max_episode_steps=horizon, render_mode="rgb_array", width=320, height=240
+        )
+        runs = [_deterministic_rollout(policy, p, env, task, seed, True) for p in (before, after)]
+        env.close()
+    except Exception as error:  # the GL backends fail in many ways (AttributeError, FatalError)
+        raise RuntimeError(
+            f"cannot render {env_id} offscreen with MUJOCO_GL={os.environ['MUJOCO_GL']} "
+            f"({type(error).__name__}: {error}); {RENDER_HELP}"
+        ) from None
+    return _write_gif([frames for _, frames, _ in runs], out_dir / "rollout.gif")
+
+
+def _write_gif(videos: list[list[np.ndarray]], path: Path) -> Path:
+    """Videos side by side (a shorter one holds its last frame), every second frame, 25 fps."""
+    from PIL import Image
+
+    length = max(len(frames) for frames in videos)
+    padded = [frames + [frames[-1]] * (length - len(frames)) for frames in videos]
+    images = [
+        Image.fromarray(np.concatenate([frames[t] for frames in padded], axis=1))
+        for t in range(0, length, 2)
+    ]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
+    return path
+
+
+def _plot_trajectories(paths: dict[str, np.ndarray], task: Any, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.5, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for label, positions in paths.items():
+        axes.plot(positions[:, 0], positions[:, 1], marker=".", markersize=3, label=label)
+    goal = np.asarray(task.to_array(), dtype=float)
+    axes.scatter([goal[0]], [goal[1]], marker="*", s=150, color="black", label="goal", zorder=3)
+    axes.scatter([0.0], [0.0], marker="o", s=40, color="gray", label="start", zorder=3)
+    axes.set_aspect("equal")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.savefig(path, dpi=120)
+    return path

@@ -1,0 +1,450 @@
+"""Stable-Baselines3 baselines for the MAML adaptation figure, and weight transfer to our policies.
+
+The MAML paper (Finn et al., 2017, sec. 5.3) compares meta-learned initialisations against
+
+* **pretrained**: one policy trained on tasks drawn from the whole distribution (here SB3 PPO with
+  a new task at every episode), then adapted with the same policy-gradient steps;
+* **random init**: the same adaptation from a freshly initialised policy (no training, built by
+  :mod:`metarl.rl.evaluation`);
+* **oracle**: a policy that sees the task in its observation (the ``...Oracle`` envs).
+
+``metarl baseline {pretrained,oracle} ENV`` trains one with SB3's PPO (the MuJoCo settings of
+Schulman et al., 2017: 2048 steps per update, 10 epochs of minibatch 64, lr 3e-4, gamma 0.99,
+lambda 0.95, clip 0.2) on an ``MlpPolicy`` whose actor has exactly our policy's architecture, and
+saves it both as SB3's zip and as our policy's parameters. :func:`sb3_to_policy_params` and
+:func:`policy_params_to_sb3` are the one place where weights cross between the two: the actor MLP
+layer by layer, the action head, and the state-independent ``log_std``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import gymnasium
+import numpy as np
+import torch
+from torch import nn
+
+from metarl.checkpoint import load_checkpoint, save_checkpoint
+from metarl.functional import Params
+from metarl.rl.config import PolicyConfig
+from metarl.rl.policies import (
+    ACTIVATIONS,
+    GaussianMLPPolicy,
+    Policy,
+    make_policy,
+)
+
+if TYPE_CHECKING:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.policies import ActorCriticPolicy
+
+BaselineKind = Literal["pretrained", "oracle"]
+BASELINE_KINDS: tuple[str, ...] = ("pretrained", "oracle")
+POLICY_FILE = "policy.pt"
+SB3_FILE = "sb3_model.zip"
+INFO_FILE = "baseline.json"
+
+
+# --------------------------------------------------------------------------------------------
+# Weight transfer
+# --------------------------------------------------------------------------------------------
+
+
+def _actor_of(sb3_model: PPO | ActorCriticPolicy) -> ActorCriticPolicy:
+    return getattr(sb3_model, "policy", sb3_model)
+
+
+def _our_layers(policy: Policy) -> tuple[list[tuple[str, nn.Linear]], list[type[nn.Module]]]:
+    """Our policy's linear layers in order (with parameter-name prefixes) and its activations."""
+    linears = [(name, m) for name, m in policy.named_modules() if isinstance(m, nn.Linear)]
+    activations = [type(m) for m in policy.modules() if type(m) in ACTIVATIONS.values()]
+    return linears, activations
+
+
+def _sb3_layers(actor: ActorCriticPolicy) -> tuple[list[nn.Linear], list[type[nn.Module]]]:
+    """SB3's actor path: the ``policy_net`` layers of the MLP extractor, then ``action_net``."""
+    body = list(actor.mlp_extractor.policy_net)
+    linears = [m for m in body if isinstance(m, nn.Linear)] + [actor.action_net]
+    activations = [type(m) for m in body if not isinstance(m, nn.Linear)]
+    return linears, activations
+
+
+def _matched_layers(
+    sb3_model: PPO | ActorCriticPolicy, policy: Policy
+) -> list[tuple[str, nn.Linear, nn.Linear]]:
+    """Pairs ``(our name prefix, our layer, SB3 layer)``; a clear error if the nets differ."""
+    actor = _actor_of(sb3_model)
+    ours, our_activations = _our_layers(policy)
+    theirs, their_activations = _sb3_layers(actor)
+    our_shapes = [tuple(m.weight.shape) for _, m in ours]
+    their_shapes = [tuple(m.weight.shape) for m in theirs]
+    if our_shapes != their_shapes or our_activations != their_activations:
+        raise ValueError(
+            "the SB3 actor and our policy have different architectures: SB3 layers "
+            f"{their_shapes} with {[a.__name__ for a in their_activations]}, ours {our_shapes} "
+            f"with {[a.__name__ for a in our_activations]}; build the SB3 model with "
+            "sb3_policy_kwargs(policy_config) for the same policy config"
+        )
+    gaussian = isinstance(policy, GaussianMLPPolicy)
+    if gaussian != hasattr(actor, "log_std"):
+        raise ValueError(
+            f"our {type(policy).__name__} and the SB3 policy's action distribution "
+            f"({type(actor.action_dist).__name__}) are of different kinds"
+        )
+    return [(name, our, their) for (name, our), their in zip(ours, theirs, strict=True)]
+
+
+def sb3_to_policy_params(sb3_model: PPO | ActorCriticPolicy, policy: Policy) -> Params:
+    """Our policy's parameters (names as in ``policy.named_parameters()``) from an SB3 actor.
+
+    The result gives the same action distribution as the SB3 policy for every observation (SB3
+    without observation normalisation: its ``FlattenExtractor`` is the identity on flat boxes).
+    Tensors are copies on the policy's device and dtype.
+    """
+    reference = next(policy.parameters())
+    params: Params = {}
+    with torch.no_grad():
+        for name, _, theirs in _matched_layers(sb3_model, policy):
+            for kind in ("weight", "bias"):
+                params[f"{name}.{kind}"] = (
+                    getattr(theirs, kind)
+                    .detach()
+                    .to(device=reference.device, dtype=reference.dtype, copy=True)
+                )
+        if isinstance(policy, GaussianMLPPolicy):
+            params["log_std"] = (
+                _actor_of(sb3_model)
+                .log_std.detach()
+                .to(device=reference.device, dtype=reference.dtype, copy=True)
+            )
+    missing = set(dict(policy.named_parameters())) - set(params)
+    if missing:
+        raise ValueError(f"no SB3 counterpart for our policy parameters {sorted(missing)}")
+    return params
+
+
+def policy_params_to_sb3(
+    params: Params, policy: Policy, sb3_model: PPO | ActorCriticPolicy
+) -> None:
+    """Write our policy's ``params`` into the SB3 actor in place (the inverse of
+    :func:`sb3_to_policy_params`); the SB3 value network is left unchanged."""
+    with torch.no_grad():
+        for name, _, theirs in _matched_layers(sb3_model, policy):
+            for kind in ("weight", "bias"):
+                getattr(theirs, kind).copy_(params[f"{name}.{kind}"])
+        if isinstance(policy, GaussianMLPPolicy):
+            _actor_of(sb3_model).log_std.copy_(params["log_std"])
+
+
+def sb3_policy_kwargs(policy: PolicyConfig) -> dict[str, Any]:
+    """``policy_kwargs`` of an SB3 ``MlpPolicy`` whose actor matches ``policy``'s network."""
+    return {
+        "net_arch": {"pi": list(policy.hidden), "vf": list(policy.hidden)},
+        "activation_fn": ACTIVATIONS[policy.activation],
+        "log_std_init": math.log(policy.init_std),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Training the baselines
+# --------------------------------------------------------------------------------------------
+
+
+class TaskResampling(gymnasium.Wrapper):
+    """Draws a fresh task from the env family's distribution at every ``reset``.
+
+    Trained under this wrapper, a policy sees the whole task distribution (the MAML paper's
+    "pretrained" baseline; with an oracle env, the oracle baseline).
+    """
+
+    def __init__(self, env: gymnasium.Env, rng: np.random.Generator) -> None:
+        super().__init__(env)
+        self.rng = rng
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        task = self.env.unwrapped.sample_tasks(1, self.rng)[0]
+        return self.env.reset(seed=seed, options={**(options or {}), "task": task})
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    """How a baseline is trained with SB3 PPO.
+
+    Attributes:
+        timesteps: environment steps of PPO training.
+        seed: seed of SB3 (network initialisation, action noise) and of the task draws.
+        horizon: episode length (the meta-training horizon).
+        n_envs: environments stepped together by SB3's ``DummyVecEnv``.
+        n_steps: steps per env between PPO updates.
+        batch_size: PPO minibatch size.
+        n_epochs: PPO epochs per update.
+        learning_rate: Adam step size.
+        gamma: discount factor.
+        gae_lambda: GAE lambda.
+        clip_range: PPO clipping epsilon.
+        policy: network architecture (must match the meta-trained policy to compare adaptation).
+    """
+
+    timesteps: int = 1_000_000
+    seed: int = 0
+    horizon: int = 200
+    n_envs: int = 1
+    n_steps: int = 2048
+    batch_size: int = 64
+    n_epochs: int = 10
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+    def __post_init__(self) -> None:
+        for key in ("timesteps", "horizon", "n_envs", "n_steps", "batch_size", "n_epochs"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"baseline {key} must be >= 1, got {getattr(self, key)}")
+        if self.seed < 0:
+            raise ValueError(f"baseline seed must be >= 0, got {self.seed}")
+
+
+@dataclass(frozen=True)
+class BaselinePolicy:
+    """A trained baseline loaded for evaluation: our policy's parameters and where they apply.
+
+    Attributes:
+        kind: ``pretrained`` or ``oracle``.
+        env_id: the env the policy acts in (the oracle id for an oracle).
+        family_env_id: the plain (non-oracle) id of the task family.
+        policy: architecture of the saved parameters.
+        params: our policy's parameters (CPU tensors).
+        timesteps: PPO training steps.
+    """
+
+    kind: str
+    env_id: str
+    family_env_id: str
+    policy: PolicyConfig
+    params: Params
+    timesteps: int
+
+    def build_policy(self) -> Policy:
+        """A policy module of the saved architecture for ``env_id`` (parameters not loaded)."""
+        env = gymnasium.make(self.env_id)
+        try:
+            return make_policy(
+                env.observation_space,
+                env.action_space,
+                self.policy.hidden,
+                self.policy.activation,
+                self.policy.init_std,
+            )
+        finally:
+            env.close()
+
+
+def resolve_env_id(env: str) -> str:
+    """``HalfCheetahVel`` or ``metarl/HalfCheetahVel-v0`` -> the registered plain family id."""
+    import envs
+
+    if env in envs.FAMILIES:
+        return envs.env_id(env)
+    if env in envs.ENV_IDS:
+        family = envs.ENV_IDS[env].task_type.family
+        return envs.env_id(family)
+    raise ValueError(
+        f"unknown environment {env!r}; pass a family ({', '.join(envs.FAMILIES)}) "
+        "or a registered metarl id (`metarl list`)"
+    )
+
+
+def baseline_env_id(kind: str, env_id: str) -> str:
+    """The env a baseline acts in: the family's oracle variant for ``oracle``."""
+    import envs
+
+    if kind not in BASELINE_KINDS:
+        raise ValueError(f"baseline kind must be one of {BASELINE_KINDS}, got {kind!r}")
+    family = envs.ENV_IDS[resolve_env_id(env_id)].task_type.family
+    return envs.env_id(family, oracle=kind == "oracle")
+
+
+def default_baseline_dir(run_root: str | Path, kind: str, env_id: str) -> Path:
+    """``<run_root>/baselines/<Family>-<kind>``, where ``metarl evaluate`` looks by default."""
+    import envs
+
+    family = envs.ENV_IDS[resolve_env_id(env_id)].task_type.family
+    return Path(run_root) / "baselines" / f"{family}-{kind}"
+
+
+def train_baseline(
+    kind: BaselineKind,
+    env_id: str,
+    settings: BaselineSettings,
+    out_dir: str | Path,
+    *,
+    progress: bool = False,
+) -> BaselinePolicy:
+    """Train a ``pretrained`` or ``oracle`` baseline with SB3 PPO and save it into ``out_dir``.
+
+    Writes ``sb3_model.zip`` (SB3's own format), ``policy.pt`` (our policy's parameters, a metarl
+    checkpoint), ``baseline.json`` (settings) and SB3's TensorBoard events.
+    """
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    family_id = resolve_env_id(env_id)
+    acting_id = baseline_env_id(kind, family_id)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seeds = np.random.SeedSequence(settings.seed).spawn(settings.n_envs)
+
+    def make_env(index: int):
+        def thunk() -> gymnasium.Env:
+            env = gymnasium.make(acting_id, max_episode_steps=settings.horizon)
+            return TaskResampling(env, np.random.default_rng(seeds[index]))
+
+        return thunk
+
+    vec_env = DummyVecEnv([make_env(i) for i in range(settings.n_envs)])
+    model = PPO(
+        "MlpPolicy",
+        vec_env,
+        n_steps=settings.n_steps,
+        batch_size=settings.batch_size,
+        n_epochs=settings.n_epochs,
+        learning_rate=settings.learning_rate,
+        gamma=settings.gamma,
+        gae_lambda=settings.gae_lambda,
+        clip_range=settings.clip_range,
+        policy_kwargs=sb3_policy_kwargs(settings.policy),
+        tensorboard_log=str(out_dir),
+        seed=settings.seed,
+        device="cpu",
+        verbose=0,
+    )
+    model.learn(total_timesteps=settings.timesteps, progress_bar=progress, tb_log_name="ppo")
+    vec_env.close()
+    model.save(out_dir / SB3_FILE)
+
+    baseline = BaselinePolicy(
+        kind=kind,
+        env_id=acting_id,
+        family_env_id=family_id,
+        policy=settings.policy,
+        params={},
+        timesteps=settings.timesteps,
+    )
+    policy = baseline.build_policy()
+    baseline = dataclasses.replace(baseline, params=sb3_to_policy_params(model, policy))
+    save_checkpoint(
+        out_dir / POLICY_FILE,
+        {
+            "kind": kind,
+            "env_id": acting_id,
+            "family_env_id": family_id,
+            "policy": dataclasses.asdict(settings.policy),
+            "params": baseline.params,
+            "timesteps": settings.timesteps,
+        },
+    )
+    info = dataclasses.asdict(settings) | {"kind": kind, "env_id": acting_id}
+    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return baseline
+
+
+def load_baseline(path: str | Path) -> BaselinePolicy:
+    """A baseline saved by :func:`train_baseline` (its folder or its ``policy.pt``)."""
+    path = Path(path)
+    state = load_checkpoint(path / POLICY_FILE if path.is_dir() else path)
+    policy = state["policy"]
+    return BaselinePolicy(
+        kind=state["kind"],
+        env_id=state["env_id"],
+        family_env_id=state["family_env_id"],
+        policy=PolicyConfig(
+            hidden=tuple(policy["hidden"]),
+            activation=policy["activation"],
+            init_std=policy["init_std"],
+        ),
+        params=state["params"],
+        timesteps=int(state["timesteps"]),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# metarl baseline {pretrained,oracle} ENV
+# --------------------------------------------------------------------------------------------
+
+
+def add_baseline(subparsers: Any) -> None:
+    """Register ``metarl baseline`` on the ``metarl`` command's subparsers."""
+    parser = subparsers.add_parser(
+        "baseline",
+        help="train an SB3 PPO baseline (pretrained or oracle) for an RL env family",
+        description="Train SB3 PPO on tasks drawn from ENV's whole distribution (pretrained) or on "
+        "its oracle variant (oracle), with the policy architecture of --config, and save it where "
+        "`metarl evaluate` finds it (<run_root>/baselines/<Family>-<kind>/).",
+    )
+    parser.add_argument("kind", choices=BASELINE_KINDS, help="which baseline")
+    parser.add_argument("env", metavar="ENV", help="family (HalfCheetahVel) or metarl env id")
+    parser.add_argument(
+        "--config",
+        metavar="CONFIG",
+        help="RL config whose policy, horizon, gamma, seed and logging.run_root to use",
+    )
+    parser.add_argument("--timesteps", type=int, default=1_000_000, help="PPO environment steps")
+    parser.add_argument("--n-envs", type=int, default=1, help="environments stepped together")
+    parser.add_argument("--seed", type=int, help="seed (default: the config's seed, or 0)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: see above)")
+    parser.add_argument("--progress", action="store_true", help="show SB3's progress bar")
+    parser.set_defaults(handler=run_baseline)
+
+
+def run_baseline(args: argparse.Namespace) -> int:
+    from metarl.config import ConfigError, load_config
+    from metarl.rl.config import RLConfig
+
+    try:
+        family_id = resolve_env_id(args.env)
+        settings = BaselineSettings(timesteps=args.timesteps, n_envs=args.n_envs, seed=0)
+        run_root: str | Path = "runs"
+        if args.config is not None:
+            config = load_config(args.config)
+            if not isinstance(config, RLConfig):
+                raise ConfigError(f"{args.config} is not an RL config (kind: rl)")
+            if resolve_env_id(config.env.id) != family_id:
+                raise ConfigError(
+                    f"{args.config} trains on {config.env.id}, not on {family_id}; "
+                    "pass the config of the same env family"
+                )
+            settings = dataclasses.replace(
+                settings,
+                seed=config.seed,
+                horizon=config.horizon,
+                gamma=config.gamma,
+                policy=config.policy,
+            )
+            run_root = config.logging.run_root
+        else:
+            import envs
+
+            family = envs.ENV_IDS[family_id].task_type.family
+            settings = dataclasses.replace(settings, horizon=envs.MAX_EPISODE_STEPS[family])
+        if args.seed is not None:
+            settings = dataclasses.replace(settings, seed=args.seed)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out) if args.out else default_baseline_dir(run_root, args.kind, family_id)
+    print(f"training the {args.kind} baseline on {family_id} for {settings.timesteps} steps")
+    train_baseline(args.kind, family_id, settings, out_dir, progress=args.progress)
+    print(f"baseline saved to {out_dir} (evaluate a run with: metarl evaluate RUN_DIR)")
+    return 0

@@ -1,0 +1,547 @@
+"""The RL meta-training loop (MAML-TRPO and its variants), one meta-iteration top to bottom::
+
+    tasks   = family.sample_tasks(meta_batch_size, rng(seed, iteration))   # task distribution
+    support = sampler.sample(policy, theta, tasks)                         # before adaptation
+    support = compute_advantages(support, baseline fitted per task)
+    adapted = algorithm.adapted_params(theta, problem, support)            # inner PG step(s)
+    query   = sampler.sample(policy, adapted, tasks, per_task_params=True) # after adaptation
+    query   = compute_advantages(query, ...)
+    stats   = outer step (trpo_step | ppo_step | optimizer on meta_step)   # meta-update
+    log, checkpoint, evaluate
+
+Every random number of iteration n comes from ``np.random.SeedSequence([config.seed, n])``: the
+tasks, the exploration noise and the env seeds. The policy initialisation comes from
+``config.seed``, so a run resumed from a checkpoint (parameters, optimizer state, iteration)
+continues exactly as the uninterrupted run would have. Time is split into sampling (both rollouts
+and their advantages), adaptation and the outer step, and logged with env steps per second.
+
+With ``inner.steps`` k > 1, training takes the k steps on the same pre-adaptation episodes (the
+LVC and DiCE losses importance-weight them to the current parameters); the held-out evaluation
+follows the MAML paper and samples fresh episodes after every step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor
+from torch.nn.utils import clip_grads_with_norm_, get_total_norm
+from tqdm import tqdm
+
+from metarl.adaptation import InnerLoopConfig, MetaLearner
+from metarl.algorithms import make_algorithm
+from metarl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from metarl.config import ConfigError, config_to_dict, save_config
+from metarl.functional import detach, model_params
+from metarl.logger import RunLogger
+from metarl.problem import TaskBatch
+from metarl.rl.advantages import compute_advantages
+from metarl.rl.baseline import LinearFeatureBaseline
+from metarl.rl.config import RLConfig
+from metarl.rl.episodes import Episodes
+from metarl.rl.evaluation import (
+    AdaptationEvaluator,
+    ReturnCurve,
+    ReturnSettings,
+    fixed_step_inner,
+    format_table,
+    prefixed,
+    record_rollouts,
+    task_parameters,
+    write_rl_report,
+)
+from metarl.rl.objective import PolicyGradientProblem, make_task_batch
+from metarl.rl.policies import Policy, make_policy
+from metarl.rl.ppo import ppo_step
+from metarl.rl.sampler import MetaSampler
+from metarl.rl.sb3 import (
+    BASELINE_KINDS,
+    POLICY_FILE,
+    default_baseline_dir,
+    load_baseline,
+    resolve_env_id,
+)
+from metarl.rl.trpo import trpo_step
+from metarl.trainer import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM, NonFiniteError
+
+
+def build_policy(config: RLConfig) -> Policy:
+    """The policy of ``config`` for its env, initialised from ``config.seed``, on the config's
+    device and dtype."""
+    env = gymnasium.make(config.env.id)
+    try:
+        policy = make_policy(
+            env.observation_space,
+            env.action_space,
+            config.policy.hidden,
+            config.policy.activation,
+            config.policy.init_std,
+            generator=torch.Generator().manual_seed(config.seed),
+        )
+    finally:
+        env.close()
+    return policy.to(device=torch.device(config.device), dtype=config.torch_dtype)
+
+
+@dataclass
+class IterationResult:
+    """What one meta-iteration produced, for logging.
+
+    Attributes:
+        metrics: scalar tensors by TensorBoard name (on the device until a log step).
+        seconds: wall-clock seconds by phase (``sampling``, ``adaptation``, ``outer``).
+        tasks: the meta-batch's tasks.
+        returns_pre: ``(T,)`` average episode return of each task before adaptation.
+        returns_post: ``(T,)`` after adaptation.
+    """
+
+    metrics: dict[str, Tensor]
+    seconds: dict[str, float]
+    tasks: list[Any]
+    returns_pre: Tensor
+    returns_post: Tensor
+
+
+class RLTrainer:
+    """Meta-trains a policy on ``config.env`` and writes everything to ``run_dir``.
+
+    The constructor builds every object (policy, sampler, algorithm, optimizer), so a bad env or
+    setting fails before any file is written; :meth:`train` creates ``run_dir`` with the resolved
+    ``config.yaml``, TensorBoard events, ``checkpoint.pt`` and the ``evaluation.json``/``.png``
+    adaptation report.
+    """
+
+    def __init__(self, config: RLConfig, run_dir: str | Path) -> None:
+        import envs  # registers the metarl/ ids
+
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.device = torch.device(config.device)
+        self.family = envs.task_family(config.env.id)
+        self.sampler = MetaSampler(
+            config.env.id,
+            config.episodes_per_task,
+            config.horizon,
+            config.sampler_backend,
+            sim_threads=config.sampler_threads or None,
+        )
+        self.algorithm = make_algorithm(config.algorithm, config.inner, config.imaml, config.hfmaml)
+        self.policy = build_policy(config)
+        # The algorithm's inner config, not config.inner: Meta-SGD switches on learned step sizes.
+        self.learner = MetaLearner(self.policy, self.algorithm.inner)
+        self.problem = PolicyGradientProblem(self.policy, config.inner_loss)
+        self.optimizer: torch.optim.Optimizer | None = None
+        if config.outer == "ppo":
+            self.optimizer = torch.optim.Adam(self.learner.parameters(), lr=config.ppo.lr)
+        elif config.outer == "adam":
+            self.optimizer = torch.optim.Adam(self.learner.parameters(), lr=config.optimizer.lr)
+        elif config.outer == "sgd":
+            self.optimizer = torch.optim.SGD(self.learner.parameters(), lr=config.optimizer.lr)
+        self.returns = ReturnSettings(
+            config.gamma, config.gae_lambda, config.normalize_advantages, config.baseline_reg
+        )
+        self.iteration = 0
+        """Meta-iterations completed so far (the TensorBoard step of the latest one)."""
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT_NAME
+
+    # ---------------------------------------------------------------------------------------
+    # One meta-iteration
+    # ---------------------------------------------------------------------------------------
+
+    def iteration_seeds(self, iteration: int) -> np.ndarray:
+        """Four independent seeds of meta-iteration ``iteration``: tasks, exploration noise,
+        pre- and post-adaptation env resets."""
+        return np.random.SeedSequence([self.config.seed, iteration]).generate_state(4)
+
+    def advantages(self, episodes: Episodes) -> Episodes:
+        """Returns, per-task linear baseline and GAE advantages, as configured."""
+        settings = self.returns
+        return compute_advantages(
+            episodes,
+            settings.gamma,
+            settings.gae_lambda,
+            LinearFeatureBaseline(settings.baseline_reg),
+            settings.normalize_advantages,
+        )
+
+    def collect(self, iteration: int) -> tuple[list[Any], Episodes, Episodes, dict[str, float]]:
+        """Tasks, pre- and post-adaptation episodes (with advantages), and phase timings."""
+        config = self.config
+        task_seed, noise_seed, pre_seed, post_seed = (
+            int(s) for s in self.iteration_seeds(iteration)
+        )
+        tasks = self.family.sample_tasks(config.meta_batch_size, np.random.default_rng(task_seed))
+        generator = torch.Generator(device=self.device).manual_seed(noise_seed)
+        meta_params = self.learner.meta_params()
+
+        start = time.perf_counter()
+        theta = detach(model_params(meta_params))
+        support = self.sampler.sample(self.policy, theta, tasks, generator, pre_seed)
+        support = self.advantages(support)
+        sampled = time.perf_counter()
+        with torch.no_grad():
+            adapted = self.algorithm.adapted_params(
+                meta_params, self.problem, make_task_batch(support)
+            )
+        adapted = detach(adapted)
+        self._synchronize()
+        adapted_at = time.perf_counter()
+        query = self.sampler.sample(
+            self.policy, adapted, tasks, generator, post_seed, per_task_params=True
+        )
+        query = self.advantages(query)
+        done = time.perf_counter()
+        seconds = {
+            "sampling": (sampled - start) + (done - adapted_at),
+            "adaptation": adapted_at - sampled,
+        }
+        return tasks, support, query, seconds
+
+    def outer_step(self, batch: TaskBatch) -> dict[str, Tensor]:
+        """The configured meta-update of the learner's parameters; its statistics by name."""
+        config = self.config
+        meta_params = self.learner.meta_params()
+        if config.outer == "trpo":
+            stats = trpo_step(self.algorithm, meta_params, self.problem, batch, config.trpo)
+            return {f"outer/{name}": value for name, value in stats.items()}
+        if config.outer == "ppo":
+            stats = ppo_step(
+                self.algorithm, meta_params, self.problem, batch, config.ppo, self.optimizer
+            )
+            return {f"outer/{name}": value for name, value in stats.items()}
+        result = self.algorithm.meta_step(meta_params, self.problem, batch)
+        grad_norm = get_total_norm(list(result.meta_grads.values()))
+        # One host synchronisation: a non-finite update must never be applied.
+        if not bool(torch.isfinite(result.meta_loss) & torch.isfinite(grad_norm)):
+            raise FloatingPointError(
+                f"non-finite meta-loss ({result.meta_loss.item()}) or meta-gradient norm "
+                f"({grad_norm.item()}); lower optimizer.lr or inner.lr, or set optimizer.grad_clip"
+            )
+        for name, param in meta_params.items():
+            param.grad = result.meta_grads.get(name)
+        if config.optimizer.grad_clip is not None:
+            clip_grads_with_norm_(
+                [p for p in meta_params.values() if p.grad is not None],
+                config.optimizer.grad_clip,
+                grad_norm,
+            )
+        self.optimizer.step()
+        return {"outer/meta_loss": result.meta_loss, "outer/grad_norm": grad_norm}
+
+    def train_iteration(self) -> IterationResult:
+        """Sample, adapt and update once, advancing ``iteration``.
+
+        Raises:
+            NonFiniteError: NaN/inf in the rewards, advantages, losses or gradients; nothing of
+                the iteration is applied and ``iteration`` is unchanged.
+        """
+        try:
+            tasks, support, query, seconds = self.collect(self.iteration)
+            start = time.perf_counter()
+            outer = self.outer_step(make_task_batch(support, query))
+            self._synchronize()
+            seconds["outer"] = time.perf_counter() - start
+        except FloatingPointError as error:
+            raise NonFiniteError(
+                f"{error} (meta-iteration {self.iteration + 1}; its update was not applied). "
+                f"Resume from the last checkpoint ({self.checkpoint_path}) with a smaller step, "
+                "or start a new run"
+            ) from None
+        returns_pre = support.episode_returns().mean(dim=1)  # (T,)
+        returns_post = query.episode_returns().mean(dim=1)
+        metrics = {
+            "train/return_pre": returns_pre.mean(),
+            "train/return_post": returns_post.mean(),
+            "train/return_improvement": (returns_post - returns_pre).mean(),
+            "train/episode_length_pre": support.lengths().mean(),
+            "train/episode_length_post": query.lengths().mean(),
+            "perf/env_steps": support.mask.sum() + query.mask.sum(),
+            **outer,
+        }
+        log_std = dict(self.policy.named_parameters()).get("log_std")
+        if log_std is not None:
+            metrics["policy/std_mean"] = log_std.detach().exp().mean()
+        self.iteration += 1
+        return IterationResult(metrics, seconds, tasks, returns_pre, returns_post)
+
+    def _synchronize(self) -> None:
+        # Timings of asynchronous CUDA work need the queue drained; free on the CPU.
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    # ---------------------------------------------------------------------------------------
+    # The loop
+    # ---------------------------------------------------------------------------------------
+
+    def train(self) -> dict[str, ReturnCurve]:
+        """Train from ``self.iteration`` to ``config.iterations``; evaluate; return the curves.
+
+        Raises:
+            NonFiniteError: a loss, advantage or gradient became NaN/inf (nothing was applied).
+        """
+        config, logging = self.config, self.config.logging
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, self.run_dir / CONFIG_NAME)
+        start = self.iteration
+        logger = RunLogger(self.run_dir, purge_step=start + 1 if start > 0 else None)
+        progress = tqdm(
+            total=config.iterations,
+            initial=start,
+            desc=config.name,
+            unit="it",
+            disable=not logging.progress,
+            dynamic_ncols=True,
+        )
+        try:
+            while self.iteration < config.iterations:
+                result = self.train_iteration()
+                progress.update(1)
+                if self.iteration % logging.log_every == 0:
+                    scalars = self.log_iteration(result, logger)
+                    progress.set_postfix(
+                        pre=f"{scalars['train/return_pre']:.4g}",
+                        post=f"{scalars['train/return_post']:.4g}",
+                    )
+                checkpoint = (
+                    self.iteration % logging.checkpoint_every == 0
+                    or self.iteration == config.iterations
+                )
+                if checkpoint:
+                    self.save_checkpoint()
+                    logger.log_figure(self.iteration, "tasks/return_vs_task", _scatter(result))
+                every = config.evaluation.every
+                if every > 0 and self.iteration % every == 0 and self.iteration < config.iterations:
+                    self.write_evaluation(self.evaluate(), self.run_dir, logger)
+            curves = self.evaluate()
+            self.write_evaluation(curves, self.run_dir, logger)
+            if config.evaluation.video:
+                self.record_rollouts(self.run_dir)
+        finally:
+            progress.close()
+            logger.close()
+        return curves
+
+    def log_iteration(self, result: IterationResult, logger: RunLogger) -> dict[str, float]:
+        """Write one iteration's scalars (one device-to-host transfer) and histograms."""
+        names = list(result.metrics)
+        values = torch.stack([result.metrics[n].detach().double().reshape(()) for n in names])
+        scalars = dict(zip(names, values.tolist(), strict=True))
+        env_steps = scalars.pop("perf/env_steps")
+        total = sum(result.seconds.values())
+        scalars.update({f"perf/{phase}_s": s for phase, s in result.seconds.items()})
+        scalars["perf/iteration_s"] = total
+        scalars["perf/env_steps_per_s"] = env_steps / max(result.seconds["sampling"], 1e-9)
+        logger.log_scalars(self.iteration, scalars)
+        logger.log_histogram(self.iteration, "tasks/return_post", result.returns_post)
+        logger.log_histogram(self.iteration, "tasks/return_pre", result.returns_pre)
+        return scalars
+
+    # ---------------------------------------------------------------------------------------
+    # Evaluation on held-out tasks
+    # ---------------------------------------------------------------------------------------
+
+    def evaluate(self) -> dict[str, ReturnCurve]:
+        """Return after 0..adapt_steps steps on held-out tasks for the meta-learned policy and
+        the baselines: random init (``evaluation.random_init``) and every saved SB3 baseline of
+        :meth:`baseline_folders`, all on the same tasks and rollout seeds."""
+        config, evaluation = self.config, self.config.evaluation
+        tasks = self.family.sample_tasks(evaluation.tasks, evaluation.seed)
+        episodes = evaluation.episodes_per_task or config.episodes_per_task
+        sampler = (
+            self.sampler
+            if episodes == config.episodes_per_task
+            else MetaSampler(
+                config.env.id,
+                episodes,
+                config.horizon,
+                config.sampler_backend,
+                sim_threads=config.sampler_threads or None,
+            )
+        )
+        seed, steps = evaluation.seed + 1, evaluation.adapt_steps
+        later_lr = evaluation.later_lr
+        learned = AdaptationEvaluator(
+            sampler, self.problem, self.algorithm.inner, self.returns, later_lr
+        )
+        fixed = AdaptationEvaluator(sampler, self.problem, self.fixed_inner, self.returns, later_lr)
+        curves = {"meta-learned": learned.curve(self.learner.meta_params(), tasks, steps, seed)}
+        if evaluation.random_init:
+            initial = prefixed(dict(build_policy(config).named_parameters()))
+            curves["random init"] = fixed.curve(initial, tasks, steps, seed)
+        for folder in self.baseline_folders():
+            baseline = load_baseline(folder)
+            if baseline.family_env_id != resolve_env_id(config.env.id):
+                raise ConfigError(
+                    f"baseline {folder} was trained on {baseline.family_env_id}, not on "
+                    f"{config.env.id}; remove it from evaluation.baselines"
+                )
+            policy = baseline.build_policy().to(device=self.device, dtype=config.torch_dtype)
+            params = prefixed(
+                {k: v.to(self.device, config.torch_dtype) for k, v in baseline.params.items()}
+            )
+            if baseline.kind == "oracle":
+                # The oracle sees the task and is not adapted: one point, drawn as a line.
+                oracle_sampler = MetaSampler(
+                    baseline.env_id,
+                    episodes,
+                    config.horizon,
+                    config.sampler_backend,
+                    sim_threads=config.sampler_threads or None,
+                )
+                oracle = AdaptationEvaluator(
+                    oracle_sampler, self.problem, self.fixed_inner, self.returns
+                )
+                curves["oracle"] = oracle.curve(params, tasks, 0, seed, policy=policy)
+                oracle_sampler.close()
+            else:
+                curves[baseline.kind] = fixed.curve(params, tasks, steps, seed, policy=policy)
+        if sampler is not self.sampler:
+            sampler.close()
+        return curves
+
+    @property
+    def fixed_inner(self) -> InnerLoopConfig:
+        """The inner loop with a fixed step size (baselines have no learned rates)."""
+        return fixed_step_inner(self.algorithm.inner)
+
+    def baseline_folders(self) -> list[Path]:
+        """``evaluation.baselines``, then the default folders of ``metarl baseline`` if present."""
+        folders = [Path(folder) for folder in self.config.evaluation.baselines]
+        for folder in folders:
+            if not (folder / POLICY_FILE).is_file():
+                raise ConfigError(
+                    f"evaluation.baselines: {folder} holds no {POLICY_FILE}; train one with "
+                    f"metarl baseline {{pretrained,oracle}} {self.config.env.id}"
+                )
+        for kind in BASELINE_KINDS:
+            default = default_baseline_dir(self.config.logging.run_root, kind, self.config.env.id)
+            if (default / POLICY_FILE).is_file() and default not in folders:
+                folders.append(default)
+        return folders
+
+    def write_evaluation(
+        self,
+        curves: dict[str, ReturnCurve],
+        out_dir: str | Path,
+        logger: RunLogger | None = None,
+    ) -> tuple[Path, Path]:
+        """Write ``evaluation.json`` / ``.png`` and, given a logger, ``eval/`` scalars."""
+        config = self.config
+        title = (
+            f"{config.algorithm}-{config.outer} on {config.env.family}, iteration "
+            f"{self.iteration} ({config.evaluation.tasks} held-out tasks)"
+        )
+        if logger is not None:
+            scalars = {}
+            for label, curve in curves.items():
+                key = label.replace(" ", "_").replace("-", "_")
+                scalars[f"eval/{key}/pre_adapt_return"] = curve.return_mean[0]
+                for step, value in zip(curve.steps[1:], curve.return_mean[1:], strict=True):
+                    scalars[f"eval/{key}/post_adapt_return_k{step}"] = value
+            logger.log_scalars(self.iteration, scalars)
+        return write_rl_report(curves, out_dir, title, stem=EVALUATION_STEM)
+
+    def evaluate_to(self, out_dir: str | Path) -> dict[str, ReturnCurve]:
+        """Evaluate the current parameters into ``out_dir``: JSON, PNG, TensorBoard ``eval/``
+        scalars at the checkpoint's iteration, and the before/after rollout if configured."""
+        curves = self.evaluate()
+        with RunLogger(out_dir) as logger:
+            self.write_evaluation(curves, out_dir, logger)
+        if self.config.evaluation.video:
+            self.record_rollouts(out_dir)
+        return curves
+
+    def record_rollouts(self, out_dir: str | Path) -> Path:
+        """The first held-out task before and after ``evaluation.adapt_steps`` steps: a GIF for
+        MuJoCo envs, a trajectory plot for Navigation2D (see ``record_rollouts``)."""
+        config, evaluation = self.config, self.config.evaluation
+        task = self.family.sample_tasks(evaluation.tasks, evaluation.seed)[:1]
+        evaluator = AdaptationEvaluator(
+            self.sampler, self.problem, self.algorithm.inner, self.returns, evaluation.later_lr
+        )
+        meta_params = self.learner.meta_params()
+        seed = evaluation.seed + 1
+        _, adapted = evaluator.adapt(meta_params, task, evaluation.adapt_steps, seed)
+        return record_rollouts(
+            self.policy,
+            detach(model_params(meta_params)),
+            {name: value[0] for name, value in adapted.items()},
+            config.env.id,
+            task[0],
+            config.horizon,
+            out_dir,
+            seed,
+        )
+
+    def summary(self, curves: dict[str, ReturnCurve]) -> str:
+        """The evaluation table as text (one row per policy, one column per step)."""
+        tasks = next(iter(curves.values())).num_tasks
+        return f"average return on {tasks} held-out tasks (mean +- 95% CI)\n" + format_table(curves)
+
+    # ---------------------------------------------------------------------------------------
+    # Checkpoints
+    # ---------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "iteration": self.iteration,
+            "learner": self.learner.state_dict(),
+            "config": config_to_dict(self.config),
+        }
+        if self.optimizer is not None:
+            state["optimizer"] = self.optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        required = {"iteration", "learner"} | ({"optimizer"} if self.optimizer else set())
+        missing = required - set(state)
+        if missing:
+            raise CheckpointError(
+                f"the checkpoint lacks {sorted(missing)}; it was not written by RLTrainer with "
+                f"outer: {self.config.outer}"
+            )
+        try:
+            self.learner.load_state_dict(state["learner"])
+            if self.optimizer is not None:
+                self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise CheckpointError(
+                f"the checkpoint does not fit this config's policy or optimizer ({error}); "
+                "resume with the config the run was started with"
+            ) from None
+        self.iteration = int(state["iteration"])
+
+    def save_checkpoint(self) -> None:
+        save_checkpoint(self.checkpoint_path, self.state_dict())
+
+    def restore(self, path: str | Path | None = None) -> None:
+        """Load the checkpoint at ``path`` (default: this run's latest) into the trainer."""
+        self.load_state_dict(load_checkpoint(path or self.checkpoint_path))
+
+
+def _scatter(result: IterationResult) -> Figure:
+    """Average return before and after adaptation against the task parameter (its norm when the
+    task has several parameters, e.g. a 2-D goal)."""
+    params = task_parameters(result.tasks)
+    x = params[:, 0] if params.shape[1] == 1 else np.linalg.norm(params, axis=1)
+    figure = Figure(figsize=(5, 3.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.scatter(x, result.returns_pre.detach().cpu().numpy(), s=12, label="before adaptation")
+    axes.scatter(x, result.returns_post.detach().cpu().numpy(), s=12, label="after adaptation")
+    axes.set_xlabel("task parameter" if params.shape[1] == 1 else "task parameter norm")
+    axes.set_ylabel("average return")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return figure

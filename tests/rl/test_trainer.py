@@ -1,0 +1,214 @@
+"""The RL trainer end to end on tiny Navigation2D runs: files, outer steps, resume, evaluation."""
+
+import json
+
+import pytest
+import torch
+
+from metarl.config import ConfigError, config_from_dict, load_config
+from metarl.rl.config import RLConfig
+from metarl.rl.sb3 import BaselineSettings, PolicyConfig, default_baseline_dir, train_baseline
+from metarl.rl.trainer import RLTrainer
+from metarl.trainer import NonFiniteError
+
+TINY = {
+    "kind": "rl",
+    "env": {"id": "metarl/Navigation2D-v0"},
+    "meta_batch_size": 3,
+    "episodes_per_task": 2,
+    "horizon": 10,
+    "iterations": 2,
+    "policy": {"hidden": [8], "activation": "tanh"},
+    "trpo": {"cg_iterations": 3},
+    "evaluation": {"tasks": 3, "adapt_steps": 1},
+    "logging": {"progress": False, "checkpoint_every": 1},
+}
+
+
+def tiny_config(tmp_path, *overrides: str) -> RLConfig:
+    return config_from_dict(TINY, [f"logging.run_root={tmp_path / 'runs'}", *overrides])
+
+
+def params_of(trainer):
+    return {k: v.detach().clone() for k, v in trainer.learner.state_dict().items()}
+
+
+def test_train_writes_the_run_folder(tmp_path):
+    trainer = RLTrainer(tiny_config(tmp_path), tmp_path / "run")
+    curves = trainer.train()
+    run = tmp_path / "run"
+    for name in ("config.yaml", "checkpoint.pt", "evaluation.json", "evaluation.png"):
+        assert (run / name).is_file(), name
+    assert list(run.glob("events.out.tfevents.*"))
+    assert load_config(run / "config.yaml") == trainer.config
+    assert set(curves) == {"meta-learned", "random init"}
+    report = json.loads((run / "evaluation.json").read_text())
+    assert report["curves"]["meta-learned"]["steps"] == [0, 1]
+    assert len(report["curves"]["random init"]["per_task"]) == 3
+    assert "step 1" in trainer.summary(curves)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["outer=trpo"],
+        ["outer=ppo", "ppo.epochs=2"],
+        ["outer=adam", "algorithm=fomaml"],
+        ["outer=sgd", "algorithm=reptile", "optimizer.lr=0.5"],
+        ["outer=adam", "algorithm=imaml", "inner.steps=2"],
+        ["outer=trpo", "algorithm=metasgd", "inner_loss=dice"],
+        ["outer=trpo", "inner_loss=reinforce", "inner.steps=2"],
+    ],
+)
+def test_every_outer_step_updates_the_policy(tmp_path, overrides):
+    trainer = RLTrainer(tiny_config(tmp_path, *overrides), tmp_path / "run")
+    before = params_of(trainer)
+    result = trainer.train_iteration()
+    after = params_of(trainer)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert set(result.seconds) == {"sampling", "adaptation", "outer"}
+    assert result.returns_pre.shape == result.returns_post.shape == (3,)
+    assert all(torch.isfinite(v).all() for v in result.metrics.values())
+
+
+def test_resumed_run_continues_identically(tmp_path):
+    straight = RLTrainer(tiny_config(tmp_path, "iterations=3"), tmp_path / "straight")
+    straight_metrics = [straight.train_iteration().metrics for _ in range(3)]
+
+    first = RLTrainer(tiny_config(tmp_path, "iterations=1"), tmp_path / "resumed")
+    first.train()
+    config = tiny_config(tmp_path, "iterations=3")
+    resumed = RLTrainer(config, tmp_path / "resumed")
+    resumed.restore()
+    assert resumed.iteration == 1
+    assert straight.iteration == 3
+    resumed_metrics = [resumed.train_iteration().metrics for _ in range(2)]
+    for expected, got in zip(straight_metrics[1:], resumed_metrics, strict=True):
+        for key in expected:
+            if not key.startswith("perf/"):
+                assert torch.equal(expected[key], got[key]), key
+    for key, value in params_of(straight).items():
+        assert torch.equal(value, params_of(resumed)[key]), key
+
+
+def test_resume_restores_the_ppo_optimizer_state(tmp_path):
+    config = tiny_config(tmp_path, "outer=ppo", "ppo.epochs=2", "iterations=1")
+    trainer = RLTrainer(config, tmp_path / "run")
+    trainer.train()
+    restored = RLTrainer(config, tmp_path / "run")
+    restored.restore()
+    assert (
+        restored.optimizer.state_dict()["state"].keys()
+        == trainer.optimizer.state_dict()["state"].keys()
+    )
+    step = restored.optimizer.state_dict()["state"][0]["step"]
+    assert float(step) == 2.0
+
+
+def test_non_finite_reward_stops_with_the_iteration_named(tmp_path, monkeypatch):
+    trainer = RLTrainer(tiny_config(tmp_path), tmp_path / "run")
+    before = params_of(trainer)
+    sample = trainer.sampler.sample
+
+    def poisoned(*args, **kwargs):
+        episodes = sample(*args, **kwargs)
+        return episodes.replace(rewards=episodes.rewards * float("nan"))
+
+    monkeypatch.setattr(trainer.sampler, "sample", poisoned)
+    with pytest.raises(NonFiniteError, match="meta-iteration 1"):
+        trainer.train_iteration()
+    for key, value in params_of(trainer).items():
+        assert torch.equal(value, before[key])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["env.id=metarl/Navigation-v0"], "did you mean 'metarl/Navigation2D-v0'"),
+        (["algorithm=reptile"], "outer: trpo needs"),
+        (["outer=lbfgs"], "outer must be one of"),
+        (["gamma=1.5"], "gamma must be in"),
+        (["sampler_backend=mjx"], "sampler_backend 'mjx' is unknown"),
+        (["policy.activation=gelu"], "policy.activation must be one of"),
+        (["evaluation.adapt_steps=-1"], "evaluation.adapt_steps must be >= 0"),
+    ],
+)
+def test_bad_config_is_one_clear_error(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny_config(tmp_path, *overrides)
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "experiments"
+    rl_configs = [p for p in folder.glob("*.yaml") if "kind: rl" in p.read_text()]
+    assert rl_configs
+    for path in rl_configs:
+        assert isinstance(load_config(path), RLConfig), path
+
+
+def test_evaluation_is_reproducible_and_starts_from_the_sampling_policy(tmp_path):
+    trainer = RLTrainer(tiny_config(tmp_path), tmp_path / "run")
+    first = trainer.evaluate()
+    second = trainer.evaluate()
+    assert first["meta-learned"] == second["meta-learned"]
+    # Untrained, the meta-learner is the random initialisation: same rollouts, same numbers.
+    assert first["meta-learned"] == first["random init"]
+
+
+def test_evaluation_scores_saved_baselines_on_the_same_plot(tmp_path):
+    config = tiny_config(tmp_path)
+    settings = BaselineSettings(
+        timesteps=32,
+        horizon=10,
+        n_steps=16,
+        batch_size=16,
+        n_epochs=1,
+        policy=PolicyConfig(hidden=(8,), activation="tanh"),
+    )
+    for kind in ("pretrained", "oracle"):
+        folder = default_baseline_dir(config.logging.run_root, kind, config.env.id)
+        train_baseline(kind, config.env.id, settings, folder)
+    trainer = RLTrainer(config, tmp_path / "run")
+    curves = trainer.evaluate_to(tmp_path / "out")
+    assert set(curves) == {"meta-learned", "random init", "pretrained", "oracle"}
+    assert curves["pretrained"].steps == [0, 1]
+    assert curves["oracle"].steps == [0]
+    assert (tmp_path / "out" / "evaluation.png").is_file()
+
+
+def test_missing_baseline_folder_is_a_config_error(tmp_path):
+    config = tiny_config(tmp_path, f"evaluation.baselines=[{tmp_path / 'nothing'}]")
+    with pytest.raises(ConfigError, match=r"holds no policy\.pt"):
+        RLTrainer(config, tmp_path / "run").evaluate()
+
+
+def test_navigation_rollout_plot(tmp_path):
+    trainer = RLTrainer(tiny_config(tmp_path, "evaluation.video=true"), tmp_path / "run")
+    path = trainer.record_rollouts(tmp_path / "out")
+    assert path.name == "rollout.png" and path.stat().st_size > 0
+
+
+def test_mujoco_rollout_gif_or_a_clear_message(tmp_path):
+    import gymnasium
+
+    import envs
+    from metarl.rl.evaluation import RENDER_HELP, record_rollouts
+    from metarl.rl.policies import make_policy
+
+    env_id = "metarl/HalfCheetahVel-v0"
+    env = gymnasium.make(env_id)
+    policy = make_policy(env.observation_space, env.action_space, (8,), "tanh")
+    params = {k: v.detach() for k, v in policy.named_parameters()}
+    task = envs.task_family(env_id).sample_tasks(1, 0)[0]
+    try:
+        path = record_rollouts(policy, params, params, env_id, task, 6, tmp_path, seed=0)
+    except RuntimeError as error:
+        assert RENDER_HELP in str(error)
+        pytest.skip(f"no offscreen rendering here: {error}")
+    from PIL import Image
+
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3  # 6 steps, every second frame
+        assert gif.size == (640, 240)  # before | after, side by side
