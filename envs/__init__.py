@@ -17,7 +17,10 @@ reward and termination functions that the single environments call with ``N = 1`
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium
+import mujoco
 
 from envs.ant import AntDir, AntDirOracle, AntGoal, AntGoalOracle, AntVel, AntVelOracle
 from envs.base import TaskEnv
@@ -157,3 +160,18 @@ __all__ = [
     "task_from_json",
     "task_to_json",
 ]
+
+
+class MujocoWarning(UserWarning):
+    """A warning MuJoCo printed (for instance a deprecated attribute in a v5 XML file)."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, MujocoWarning, stacklevel=2)
+
+
+# MuJoCo prints its warnings to the console and to MUJOCO_LOG.TXT in the working folder, once per
+# model compiled: 800 identical lines for a meta-batch of HalfCheetah copies. As Python warnings
+# they are shown once and can be filtered; a callback the user installed first is kept.
+if mujoco.get_mju_user_warning() is None:
+    mujoco.set_mju_user_warning(_warn)
