@@ -9,6 +9,7 @@ Every mistake in the input (config key or value, task, data folder, checkpoint) 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib
 import sys
 import time
@@ -43,8 +44,28 @@ EXIT_DISTRIBUTED = 3
 INPUT_ERRORS = (ConfigError, CheckpointError, ValueError, OSError)
 
 
+def keep_freed_memory() -> None:
+    """Stop glibc from handing large freed blocks back to the operating system.
+
+    glibc serves every allocation above its mmap threshold (up to 32 MiB) with a fresh mmap and
+    unmaps it on free, so every 64 MiB activation of a 40-task x 4,000-step RL batch is faulted in
+    and zeroed again on each pass: a third of a HalfCheetahVel TRPO step went to the kernel.
+    Freed memory is kept for reuse instead (the process keeps the peak footprint it reaches anyway).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl): nothing to tune
+        return
+    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+    libc.mallopt(m_mmap_max, 0)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``metarl`` command line; returns the process exit status."""
+    keep_freed_memory()
     parser = build_parser()
     args = parser.parse_args(argv)
     return args.handler(args)

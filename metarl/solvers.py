@@ -32,6 +32,14 @@ def conjugate_gradient(matvec: Callable[[Params], Params], rhs: Params, iteratio
     residual has fallen to rounding level relative to ``rhs``, the step sizes become zero, so extra
     iterations leave the solution unchanged instead of dividing rounding noise by rounding noise.
     """
+    return conjugate_gradient_with_product(matvec, rhs, iterations)[0]
+
+
+def conjugate_gradient_with_product(
+    matvec: Callable[[Params], Params], rhs: Params, iterations: int
+) -> tuple[Params, Params]:
+    """:func:`conjugate_gradient`'s solution x and ``A x`` (= rhs - residual), with no extra
+    product (TRPO scales its step by x^T A x)."""
     solution = tree_map(torch.zeros_like, rhs)
     residual = dict(rhs)
     direction = dict(rhs)
@@ -49,7 +57,8 @@ def conjugate_gradient(matvec: Callable[[Params], Params], rhs: Params, iteratio
         beta = torch.where(active, new_residual_sq / torch.where(active, residual_sq, 1.0), 0.0)
         direction = _axpy(beta, direction, residual)
         residual_sq = new_residual_sq
-    return solution
+    product = {name: rhs[name] - residual[name] for name in rhs}
+    return solution, product
 
 
 def _axpy(scale: Tensor, x: Params, y: Params) -> Params:

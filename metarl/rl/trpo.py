@@ -20,10 +20,16 @@ j = 0 .. steps-1) accepts the first candidate whose exact surrogate improves and
 within delta; if none does, the parameters are left unchanged (the hyper-parameters are those of
 pytorch-maml-rl and the MAML paper: 10 CG iterations, damping 1e-5, 15 line-search steps of ratio
 0.8, delta = 0.01).
+
+``fvp_subsample < 1`` estimates F on the first fraction of the meta-batch's tasks (rllab's
+``subsample_factor``): the tasks are drawn i.i.d., so any fixed subset is an unbiased sample, and
+each product costs about that fraction of the exact one. The gradient and the line search's
+surrogate and KL still use every task, so an accepted step stays within delta.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,10 +40,10 @@ from torch.func import vjp, vmap
 
 from metarl.algorithms.base import MetaAlgorithm, stack_outputs
 from metarl.functional import Params, detach, tree_dot
-from metarl.problem import MetaProblem, TaskData, Tasks
+from metarl.problem import MetaProblem, TaskData, Tasks, num_tasks
 from metarl.rl.objective import masked_mean
 from metarl.rl.policies import DistParams, Policy, kl
-from metarl.solvers import conjugate_gradient, hessian_vector_product
+from metarl.solvers import conjugate_gradient_with_product, hessian_vector_product
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ class TRPOConfig:
         cg_damping: added to the Fisher-vector product (F + damping I) to keep it positive definite.
         line_search_steps: number of backtracking candidates tried before giving up.
         line_search_ratio: factor by which each backtracking step shrinks the previous one.
+        fvp_subsample: fraction of the meta-batch's tasks (the first ``ceil(fraction * tasks)``)
+            on which the Fisher-vector products are computed; 1.0 is the exact Fisher, smaller
+            values make conjugate gradient proportionally cheaper (rllab's subsample_factor).
     """
 
     max_kl: float = 0.01
@@ -58,6 +67,7 @@ class TRPOConfig:
     cg_damping: float = 1e-5
     line_search_steps: int = 15
     line_search_ratio: float = 0.8
+    fvp_subsample: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.max_kl > 0:
@@ -71,6 +81,10 @@ class TRPOConfig:
         if not 0 < self.line_search_ratio < 1:
             raise ValueError(
                 f"trpo.line_search_ratio must be in (0, 1), got {self.line_search_ratio}"
+            )
+        if not 0 < self.fvp_subsample <= 1:
+            raise ValueError(
+                f"trpo.fvp_subsample must be in (0, 1] (1 = exact Fisher), got {self.fvp_subsample}"
             )
 
 
@@ -116,6 +130,18 @@ def map_adapted(fn: Callable[[Params, TaskData], Any], adapted: Params, tasks: T
         return vmap(fn, in_dims=(0, 0))(adapted, tasks)
     per_task = [{name: value[i] for name, value in adapted.items()} for i in range(len(tasks))]
     return stack_outputs([fn(a, task) for a, task in zip(per_task, tasks, strict=True)])
+
+
+def subsample_tasks(tasks: Tasks, fraction: float) -> Tasks:
+    """The first ``ceil(fraction * num_tasks)`` tasks (at least one) of a meta-batch."""
+    count = num_tasks(tasks)
+    # Rounded first so that e.g. 0.3 * 10 = 3.0000000000000004 keeps 3 tasks, not 4.
+    keep = max(1, math.ceil(round(fraction * count, 9)))
+    if keep == count:
+        return tasks
+    if isinstance(tasks, dict):
+        return {key: value[:keep] for key, value in tasks.items()}
+    return tasks[:keep]
 
 
 def surrogate_and_kl(
@@ -224,9 +250,14 @@ def trpo_step(
             f"({grad_norm.item()}); check the rewards and advantages, or lower inner.lr"
         )
 
-    matvec = fisher_vector_product(algorithm, learner_params, problem, tasks, config.cg_damping)
-    direction = conjugate_gradient(matvec, gradient, config.cg_iterations)
-    curvature = tree_dot(direction, matvec(direction))
+    fisher_tasks = subsample_tasks(tasks, config.fvp_subsample)
+    matvec = fisher_vector_product(
+        algorithm, learner_params, problem, fisher_tasks, config.cg_damping
+    )
+    direction, fisher_direction = conjugate_gradient_with_product(
+        matvec, gradient, config.cg_iterations
+    )
+    curvature = tree_dot(direction, fisher_direction)
     # Scale so that the quadratic model of the KL, 1/2 d^T F d, equals max_kl.
     scale = torch.sqrt(2.0 * config.max_kl / curvature.clamp_min(torch.finfo(curvature.dtype).tiny))
     full_step = {name: -scale * value for name, value in direction.items()}

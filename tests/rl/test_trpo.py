@@ -15,6 +15,7 @@ from metarl.rl.policies import GaussianMLPPolicy
 from metarl.rl.trpo import (
     TRPOConfig,
     fisher_vector_product,
+    subsample_tasks,
     surrogate_and_kl,
     trpo_step,
 )
@@ -202,6 +203,45 @@ def test_gradient_is_the_algorithms_meta_gradient(setup):
     assert sum((grads[n] * step[n]).sum() for n in step).item() < 0
 
 
+def test_subsample_tasks_keeps_the_leading_fraction(setup):
+    _, _, _, tasks = setup
+    half = subsample_tasks(tasks, 0.5)
+    assert all(torch.equal(half[k], tasks[k][:2]) for k in tasks)
+    assert subsample_tasks(tasks, 1.0) is tasks
+    assert len(subsample_tasks(unstack_tasks(tasks), 0.1)) == 1  # at least one task
+    assert len(subsample_tasks(unstack_tasks(tasks) * 5, 0.3)) == 6  # 0.3 * 20, not rounded up
+
+
+def test_subsampled_fisher_step_solves_the_subsets_fisher_system(setup):
+    learner, algorithm, problem, tasks = setup
+    meta_params = learner.meta_params()
+    start = {n: p.detach().clone() for n, p in meta_params.items()}
+    config = TRPOConfig(fvp_subsample=0.5)
+    gradient = algorithm.meta_step(meta_params, problem, tasks).meta_grads
+    matvec = fisher_vector_product(
+        algorithm, meta_params, problem, subsample_tasks(tasks, 0.5), config.cg_damping
+    )
+    direction = conjugate_gradient(matvec, detach(gradient), config.cg_iterations)
+    exact = conjugate_gradient(
+        fisher_vector_product(algorithm, meta_params, problem, tasks, config.cg_damping),
+        detach(gradient),
+        config.cg_iterations,
+    )
+
+    stats = trpo_step(algorithm, meta_params, problem, tasks, config)
+
+    assert stats["accepted"].item() == 1.0
+    assert stats["kl"].item() <= config.max_kl  # the line search still measures every task
+    assert stats["improvement"].item() > 0
+    step = torch.cat([(meta_params[n].detach() - start[n]).reshape(-1) for n in start])
+    expected = -torch.cat([direction[n].reshape(-1) for n in start])
+    cosine = torch.dot(step, expected) / (step.norm() * expected.norm())
+    torch.testing.assert_close(cosine, torch.ones((), dtype=DTYPE))
+    # The exact Fisher (all tasks) gives a different direction.
+    exact_flat = -torch.cat([exact[n].reshape(-1) for n in start])
+    assert torch.dot(exact_flat, expected) / (exact_flat.norm() * expected.norm()) < 0.999
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -210,6 +250,8 @@ def test_gradient_is_the_algorithms_meta_gradient(setup):
         ("cg_damping", -1.0),
         ("line_search_steps", 0),
         ("line_search_ratio", 1.0),
+        ("fvp_subsample", 0.0),
+        ("fvp_subsample", 1.5),
     ],
 )
 def test_config_rejects_bad_values(field, value):
