@@ -26,6 +26,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from metarl.algorithms.base import MetaAlgorithm, MetaStepResult
+from metarl.functional import Params
+from metarl.problem import MetaProblem, TaskData, Tasks, num_tasks
+
 
 class DistributedError(RuntimeError):
     """A collective failed or timed out: another rank died or hangs."""
@@ -61,6 +65,10 @@ class DistributedContext:
         start = self.rank * base + min(self.rank, extra)
         return slice(start, start + base + (1 if self.rank < extra else 0))
 
+    def share_size(self, num_tasks: int) -> int:
+        """How many of ``num_tasks`` tasks this rank holds."""
+        return len(range(num_tasks)[self.shard(num_tasks)])
+
     def task_mean(self, local_means: Sequence[Tensor], local_tasks: int) -> list[Tensor]:
         """Combine per-rank means over ``local_tasks`` tasks into means over all ranks' tasks."""
         if not self.is_distributed:
@@ -88,6 +96,19 @@ class DistributedContext:
             offset += s.numel()
         return out
 
+    def gather(self, local: Tensor) -> Tensor:
+        """Concatenate every rank's ``local`` (shares in rank order) along dim 0."""
+        if not self.is_distributed:
+            return local
+        shares: list[Tensor | None] = [None] * self.world_size
+        try:
+            dist.all_gather_object(shares, local.detach().cpu())
+        except Exception as error:
+            raise DistributedError(
+                f"rank {self.rank}/{self.world_size}: gathering per-task values failed ({error})"
+            ) from None
+        return torch.cat(shares).to(local.device)
+
     def barrier(self) -> None:
         if self.is_distributed:
             self._all_reduce(torch.zeros(1, device=self.device), "barrier")
@@ -101,6 +122,36 @@ class DistributedContext:
                 f"Another rank died or did not answer within {self.timeout_s:g} s "
                 "(distributed.timeout_s); the job stops here and the last checkpoint is intact"
             ) from None
+
+
+class ShardedAlgorithm(MetaAlgorithm):
+    """A meta-algorithm run on this rank's share of the tasks, its meta-loss and meta-gradient
+    averaged over all ranks (task-weighted), so every outer optimizer built on ``meta_step``
+    (TRPO's gradient, PPO's epochs, Adam, SGD) takes the single-process step on every rank."""
+
+    supports_learned_lr = True  # the wrapped algorithm has checked its own inner config
+
+    def __init__(self, algorithm: MetaAlgorithm, context: DistributedContext) -> None:
+        super().__init__(algorithm.inner)
+        self.algorithm = algorithm
+        self.context = context
+        self.name = algorithm.name
+
+    def meta_step(self, meta_params: Params, problem: MetaProblem, tasks: Tasks) -> MetaStepResult:
+        result = self.algorithm.meta_step(meta_params, problem, tasks)
+        names = list(result.meta_grads)
+        reduced = self.context.task_mean(
+            [result.meta_loss, *(result.meta_grads[n] for n in names)], num_tasks(tasks)
+        )
+        return MetaStepResult(
+            reduced[0], dict(zip(names, reduced[1:], strict=True)), result.metrics, num_tasks(tasks)
+        )
+
+    def adapt_task(self, meta_params: Params, problem: MetaProblem, task: TaskData) -> Params:
+        return self.algorithm.adapt_task(meta_params, problem, task)
+
+    def adapted_params(self, meta_params: Params, problem: MetaProblem, tasks: Tasks) -> Params:
+        return self.algorithm.adapted_params(meta_params, problem, tasks)
 
 
 def init_distributed(device: str, timeout_s: float = 600.0) -> DistributedContext:

@@ -186,6 +186,7 @@ class MetaSampler:
         generator: torch.Generator,
         seed: int,
         per_task_params: bool = False,
+        shard: slice | None = None,
     ) -> Episodes:
         """Run E episodes of every task, all environments in lockstep.
 
@@ -198,12 +199,19 @@ class MetaSampler:
                 ``policy.sample_noise((H, T, E), generator, ...)``; it is advanced.
             seed: environment n is reset with seed ``seed + n``.
             per_task_params: whether ``params`` holds one parameter set per task.
+            shard: run only ``tasks[shard]`` (one rank's share of the meta-batch under
+                ``torchrun``), with the noise and environment seeds those tasks get when the
+                whole meta-batch is sampled, so the ranks' episodes together are exactly the
+                single-process episodes. ``params`` then covers the shard's tasks only.
 
         Returns:
             Episodes ``(H, T, E, ...)`` in the dtype and on the device of ``params``, with the
             sampling distribution's parameters in ``dist_params``.
         """
-        num_tasks, episodes, horizon = len(tasks), self.episodes_per_task, self.horizon
+        episodes, horizon = self.episodes_per_task, self.horizon
+        shard = shard or slice(0, len(tasks))
+        all_tasks, tasks = tasks, list(tasks)[shard]
+        num_tasks = len(tasks)
         if num_tasks == 0:
             raise ValueError("sample() needs at least one task")
         _check_params(params, num_tasks, per_task_params)
@@ -214,9 +222,12 @@ class MetaSampler:
         act = _act_function(policy)
         if per_task_params:
             act = vmap(act)  # one call, each task with its own parameters
-        noise = policy.sample_noise((horizon, num_tasks, episodes), generator, device, dtype)
+        noise = policy.sample_noise((horizon, len(all_tasks), episodes), generator, device, dtype)
+        noise = noise[:, shard]
 
-        obs_np = self.backend.reset([task for task in tasks for _ in range(episodes)], seed)
+        env_tasks = [task for task in tasks for _ in range(episodes)]
+        first_task = range(len(all_tasks))[shard].start
+        obs_np = self.backend.reset(env_tasks, seed + first_task * episodes)
         alive = np.ones(num_envs, dtype=bool)
         mask_np = np.zeros((horizon, num_envs))
         rewards_np = np.zeros((horizon, num_envs))

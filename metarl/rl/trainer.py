@@ -40,6 +40,7 @@ from metarl.adaptation import InnerLoopConfig, MetaLearner
 from metarl.algorithms import make_algorithm
 from metarl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from metarl.config import ConfigError, config_to_dict, save_config
+from metarl.distributed import DistributedContext, ShardedAlgorithm
 from metarl.functional import detach, model_params
 from metarl.logger import RunLogger
 from metarl.problem import TaskBatch
@@ -119,12 +120,18 @@ class RLTrainer:
     adaptation report.
     """
 
-    def __init__(self, config: RLConfig, run_dir: str | Path) -> None:
+    def __init__(
+        self,
+        config: RLConfig,
+        run_dir: str | Path,
+        context: DistributedContext | None = None,
+    ) -> None:
         import envs  # registers the metarl/ ids
 
         self.config = config
         self.run_dir = Path(run_dir)
-        self.device = torch.device(config.device)
+        self.context = context or DistributedContext(device=torch.device(config.device))
+        self.device = self.context.device
         self.family = envs.task_family(config.env.id)
         self.sampler = MetaSampler(
             config.env.id,
@@ -134,6 +141,9 @@ class RLTrainer:
             sim_threads=config.sampler_threads or None,
         )
         self.algorithm = make_algorithm(config.algorithm, config.inner, config.imaml, config.hfmaml)
+        if self.context.is_distributed:
+            # meta_step (TRPO's gradient, PPO's epochs, Adam/SGD) averages over all ranks' tasks.
+            self.algorithm = ShardedAlgorithm(self.algorithm, self.context)
         self.policy = build_policy(config)
         # The algorithm's inner config, not config.inner: Meta-SGD switches on learned step sizes.
         self.learner = MetaLearner(self.policy, self.algorithm.inner)
@@ -181,13 +191,15 @@ class RLTrainer:
         task_seed, noise_seed, pre_seed, post_seed = (
             int(s) for s in self.iteration_seeds(iteration)
         )
+        # Every rank draws the whole meta-batch and samples its own share of it.
         tasks = self.family.sample_tasks(config.meta_batch_size, np.random.default_rng(task_seed))
+        shard = self.context.shard(config.meta_batch_size)
         generator = torch.Generator(device=self.device).manual_seed(noise_seed)
         meta_params = self.learner.meta_params()
 
         start = time.perf_counter()
         theta = detach(model_params(meta_params))
-        support = self.sampler.sample(self.policy, theta, tasks, generator, pre_seed)
+        support = self.sampler.sample(self.policy, theta, tasks, generator, pre_seed, shard=shard)
         support = self.advantages(support)
         sampled = time.perf_counter()
         with torch.no_grad():
@@ -198,7 +210,7 @@ class RLTrainer:
         self._synchronize()
         adapted_at = time.perf_counter()
         query = self.sampler.sample(
-            self.policy, adapted, tasks, generator, post_seed, per_task_params=True
+            self.policy, adapted, tasks, generator, post_seed, per_task_params=True, shard=shard
         )
         query = self.advantages(query)
         done = time.perf_counter()
@@ -213,7 +225,15 @@ class RLTrainer:
         config = self.config
         meta_params = self.learner.meta_params()
         if config.outer == "trpo":
-            stats = trpo_step(self.algorithm, meta_params, self.problem, batch, config.trpo)
+            local_count = self.context.share_size(config.meta_batch_size)
+            stats = trpo_step(
+                self.algorithm,
+                meta_params,
+                self.problem,
+                batch,
+                config.trpo,
+                average=lambda values: self.context.task_mean(values, local_count),
+            )
             return {f"outer/{name}": value for name, value in stats.items()}
         if config.outer == "ppo":
             stats = ppo_step(
@@ -258,17 +278,27 @@ class RLTrainer:
                 f"Resume from the last checkpoint ({self.checkpoint_path}) with a smaller step, "
                 "or start a new run"
             ) from None
-        returns_pre = support.episode_returns().mean(dim=1)  # (T,)
-        returns_post = query.episode_returns().mean(dim=1)
+        # (T,) over the whole meta-batch: every rank's share, in task order.
+        returns_pre = self.context.gather(support.episode_returns().mean(dim=1))
+        returns_post = self.context.gather(query.episode_returns().mean(dim=1))
         metrics = {
             "train/return_pre": returns_pre.mean(),
             "train/return_post": returns_post.mean(),
             "train/return_improvement": (returns_post - returns_pre).mean(),
             "train/episode_length_pre": support.lengths().mean(),
             "train/episode_length_post": query.lengths().mean(),
-            "perf/env_steps": support.mask.sum() + query.mask.sum(),
             **outer,
         }
+        names = list(metrics)
+        local_count = self.context.share_size(self.config.meta_batch_size)
+        metrics = dict(
+            zip(
+                names, self.context.task_mean([metrics[n] for n in names], local_count), strict=True
+            )
+        )
+        (metrics["perf/env_steps"],) = self.context.task_sum(
+            [support.mask.sum() + query.mask.sum()]
+        )
         log_std = dict(self.policy.named_parameters()).get("log_std")
         if log_std is not None:
             metrics["policy/std_mean"] = log_std.detach().exp().mean()
@@ -291,16 +321,18 @@ class RLTrainer:
             NonFiniteError: a loss, advantage or gradient became NaN/inf (nothing was applied).
         """
         config, logging = self.config, self.config.logging
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, self.run_dir / CONFIG_NAME)
+        main = self.context.is_main  # rank 0 alone writes files and the console progress
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, self.run_dir / CONFIG_NAME)
         start = self.iteration
-        logger = RunLogger(self.run_dir, purge_step=start + 1 if start > 0 else None)
+        logger = RunLogger(self.run_dir, enabled=main, purge_step=start + 1 if start > 0 else None)
         progress = tqdm(
             total=config.iterations,
             initial=start,
             desc=config.name,
             unit="it",
-            disable=not logging.progress,
+            disable=not (logging.progress and main),
             dynamic_ncols=True,
         )
         try:
@@ -317,12 +349,15 @@ class RLTrainer:
                     self.iteration % logging.checkpoint_every == 0
                     or self.iteration == config.iterations
                 )
-                if checkpoint:
+                if checkpoint and main:
                     self.save_checkpoint()
                     logger.log_figure(self.iteration, "tasks/return_vs_task", _scatter(result))
                 every = config.evaluation.every
-                if every > 0 and self.iteration % every == 0 and self.iteration < config.iterations:
+                evaluate_now = every > 0 and self.iteration % every == 0
+                if main and evaluate_now and self.iteration < config.iterations:
                     self.write_evaluation(self.evaluate(), self.run_dir, logger)
+            if not main:
+                return {}
             curves = self.evaluate()
             self.write_evaluation(curves, self.run_dir, logger)
             if config.evaluation.video:

@@ -213,6 +213,7 @@ def trpo_step(
     problem: KLProblem,
     tasks: Tasks,
     config: TRPOConfig,
+    average: Callable[[list[Tensor]], list[Tensor]] | None = None,
 ) -> dict[str, Tensor]:
     """One MAML-TRPO meta-update of ``learner_params`` (in place, only if a step is accepted).
 
@@ -226,6 +227,10 @@ def trpo_step(
         tasks: the meta-batch of task data (pre-adaptation support episodes and post-adaptation
             query episodes).
         config: trust-region and line-search settings.
+        average: under ``torchrun``, combines per-rank means over the local tasks into means over
+            all tasks (the Fisher-vector products and the line search's surrogate and KL; pass an
+            algorithm whose ``meta_step`` averages the gradient too), so every rank takes the
+            identical step. ``None`` on a single process.
 
     Returns:
         Scalars: ``surrogate_before``, ``surrogate_after``, ``improvement`` (before - after),
@@ -250,10 +255,16 @@ def trpo_step(
             f"({grad_norm.item()}); check the rewards and advantages, or lower inner.lr"
         )
 
+    average = average or (lambda values: values)
     fisher_tasks = subsample_tasks(tasks, config.fvp_subsample)
-    matvec = fisher_vector_product(
+    local_matvec = fisher_vector_product(
         algorithm, learner_params, problem, fisher_tasks, config.cg_damping
     )
+
+    def matvec(vector: Params) -> Params:
+        product = local_matvec(vector)
+        return dict(zip(product, average(list(product.values())), strict=True))
+
     direction, fisher_direction = conjugate_gradient_with_product(
         matvec, gradient, config.cg_iterations
     )
@@ -270,7 +281,9 @@ def trpo_step(
     with torch.no_grad():
         for backtrack in range(config.line_search_steps):
             candidate = {name: old[name] + fraction * full_step[name] for name in old}
-            loss, candidate_kl = surrogate_and_kl(algorithm, candidate, problem, tasks)
+            loss, candidate_kl = average(
+                list(surrogate_and_kl(algorithm, candidate, problem, tasks))
+            )
             # One host synchronisation per candidate: the acceptance test decides control flow.
             if bool((loss < surrogate_before) & (candidate_kl <= config.max_kl)):
                 accepted, steps_taken = True, backtrack
