@@ -132,6 +132,9 @@ class RLTrainer:
         self.run_dir = Path(run_dir)
         self.context = context or DistributedContext(device=torch.device(config.device))
         self.device = self.context.device
+        if config.threads:
+            # Process-wide: the run owns the process's CPU kernels from here on.
+            torch.set_num_threads(config.threads)
         self.family = envs.task_family(config.env.id)
         self.sampler = MetaSampler(
             config.env.id,

@@ -212,3 +212,12 @@ def test_mujoco_rollout_gif_or_a_clear_message(tmp_path):
     with Image.open(path) as gif:
         assert gif.n_frames == 3  # 6 steps, every second frame
         assert gif.size == (640, 240)  # before | after, side by side
+
+
+def test_threads_setting_is_applied(tmp_path):
+    previous = torch.get_num_threads()
+    try:
+        RLTrainer(tiny_config(tmp_path, "threads=1"), tmp_path / "run")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(previous)
