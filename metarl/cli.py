@@ -113,7 +113,8 @@ def add_train(subparsers: Any) -> None:
         type=float,
         default=600.0,
         metavar="SECONDS",
-        help="under torchrun: stop the whole job when a rank has not answered for this long",
+        help="under torchrun: stop the whole job when a rank has not answered for this long "
+        "(also bounds how long the other ranks wait for rank 0's final evaluation)",
     )
     parser.set_defaults(handler=run_train)
 
@@ -155,6 +156,10 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"run directory: {trainer.run_dir}")
     try:
         curves = trainer.train()
+        if context is not None:
+            # Leave together: a rank tearing down its process group while rank 0 still
+            # evaluates can abort inside gloo. The wait is bounded by --dist-timeout.
+            context.barrier()
     except NonFiniteError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NON_FINITE

@@ -110,6 +110,7 @@ class DistributedContext:
         return torch.cat(shares).to(local.device)
 
     def barrier(self) -> None:
+        """Wait until every rank gets here (at most ``timeout_s``)."""
         if self.is_distributed:
             self._all_reduce(torch.zeros(1, device=self.device), "barrier")
 
