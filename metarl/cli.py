@@ -167,10 +167,12 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_DISTRIBUTED
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted; continue with: metarl train --resume {trainer.run_dir}",
-            file=sys.stderr,
-        )
+        if (trainer.run_dir / CHECKPOINT_NAME).exists():
+            hint = f"continue with: metarl train --resume {trainer.run_dir}"
+        else:
+            every = trainer.config.logging.checkpoint_every
+            hint = f"no checkpoint yet (one is written every {every} iterations); start again"
+        print(f"\ninterrupted; {hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if context is not None:

@@ -197,3 +197,16 @@ def test_unknown_subcommand_and_benchmark_are_usage_errors(capsys):
             main(argv)
         assert error.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_interrupt_before_the_first_checkpoint_says_so(
+    tiny_config_file, tmp_path, monkeypatch, capsys
+):
+    def interrupt(self, meta_grads, grad_norm):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SupervisedTrainer, "apply_gradients", interrupt)
+    run_dir = tmp_path / "run"
+    assert main(["train", str(tiny_config_file), "--run-dir", str(run_dir)]) == 130
+    err = capsys.readouterr().err
+    assert "no checkpoint yet" in err and "--resume" not in err
