@@ -116,12 +116,13 @@ class DistributedContext:
 
     def _all_reduce(self, tensor: Tensor, what: str) -> None:
         try:
-            dist.all_reduce(tensor.to(self.device) if tensor.device != self.device else tensor)
+            dist.all_reduce(tensor)
         except Exception as error:  # gloo and nccl raise several types on timeouts and aborts
             raise DistributedError(
                 f"rank {self.rank}/{self.world_size}: the {what} all-reduce failed ({error}). "
                 f"Another rank died or did not answer within {self.timeout_s:g} s "
-                "(distributed.timeout_s); the job stops here and the last checkpoint is intact"
+                "(metarl train --dist-timeout); the job stops here and the last checkpoint "
+                "is intact"
             ) from None
 
 
