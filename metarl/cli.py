@@ -1,4 +1,5 @@
-"""The ``metarl`` command: ``train``, ``evaluate``, ``list`` and ``bench``.
+"""The ``metarl`` command: ``train``, ``evaluate``, ``list``, ``bench``, ``baseline``, ``curves``
+and ``toy``.
 
 Every mistake in the input (config key or value, task, data folder, checkpoint) is reported as one
 ``error: ...`` line with exit status 2 before any work starts. To add a subcommand, write an
@@ -446,6 +447,17 @@ def add_baseline(subparsers: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def add_curves(subparsers: Any) -> None:
+    from metarl.curves import add_curves as add_curves_parser
+
+    add_curves_parser(subparsers)
+
+
+# --------------------------------------------------------------------------------------------
+# metarl toy
+# --------------------------------------------------------------------------------------------
+
+
 def add_toy(subparsers: Any) -> None:
     from metarl.toy.explorer import build_parser
 
@@ -474,5 +486,6 @@ SUBCOMMANDS: list[Callable[[Any], None]] = [
     add_bench,
     add_baseline,
     add_toy,
+    add_curves,
 ]
 """Each function registers one subcommand on the ``metarl`` parser."""

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from metarl.config import SupervisedConfig, config_from_dict
+from metarl.curves import read_scalars as read_scalars_of
 
 TINY: dict[str, Any] = {
     "name": "tiny",
@@ -48,23 +48,10 @@ def tiny_config_file(tmp_path: Path) -> Path:
 Scalars = dict[str, list[tuple[int, float]]]
 
 
-def _read_scalars(run_dir: Path) -> Scalars:
-    """Every scalar series in ``run_dir``'s event files, as ``tag -> [(step, value), ...]``.
-
-    The accumulator applies TensorBoard's purge of events a resumed run replaced.
-    """
-    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    accumulator.Reload()
-    return {
-        tag: [(event.step, event.value) for event in accumulator.Scalars(tag)]
-        for tag in accumulator.Tags()["scalars"]
-    }
-
-
 @pytest.fixture
 def read_scalars() -> Callable[[Path], Scalars]:
     """``read_scalars(run_dir)``: every scalar series of a run."""
-    return _read_scalars
+    return read_scalars_of
 
 
 @pytest.fixture
@@ -73,6 +60,6 @@ def training_scalars() -> Callable[[Path], Scalars]:
     (wall-clock rates left out)."""
 
     def read(run_dir: Path) -> Scalars:
-        return {k: v for k, v in _read_scalars(run_dir).items() if not k.startswith("perf/")}
+        return {k: v for k, v in read_scalars_of(run_dir).items() if not k.startswith("perf/")}
 
     return read
