@@ -11,16 +11,8 @@ import pytest
 import torch
 import yaml
 
-from metarl.config import (
-    ConfigError,
-    SupervisedConfig,
-    apply_overrides,
-    config_from_dict,
-    field_docs,
-    from_mapping,
-    load_config,
-    save_config,
-)
+from metarl.config import ConfigError, SupervisedConfig, config_from_dict, load_config, save_config
+from metarl.config_schema import apply_overrides, field_docs, from_mapping
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SUPERVISED_CONFIGS = [
