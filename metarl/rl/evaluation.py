@@ -334,19 +334,28 @@ def record_rollouts(
             f"cannot render {env_id} offscreen with MUJOCO_GL={os.environ['MUJOCO_GL']} "
             f"({type(error).__name__}: {error}); {RENDER_HELP}"
         ) from None
-    return _write_gif([frames for _, frames, _ in runs], out_dir / "rollout.gif")
+    labels = ("before adaptation", "after adaptation")
+    captions = [f"{label}: return {run[2]:.1f}" for label, run in zip(labels, runs, strict=True)]
+    return _write_gif([frames for _, frames, _ in runs], captions, out_dir / "rollout.gif")
 
 
-def _write_gif(videos: list[list[np.ndarray]], path: Path) -> Path:
-    """Videos side by side (a shorter one holds its last frame), every second frame, 25 fps."""
-    from PIL import Image
+def _write_gif(videos: list[list[np.ndarray]], captions: list[str], path: Path) -> Path:
+    """Videos side by side, each captioned (a shorter one holds its last frame), every second
+    frame, 25 fps."""
+    from PIL import Image, ImageDraw
 
     length = max(len(frames) for frames in videos)
     padded = [frames + [frames[-1]] * (length - len(frames)) for frames in videos]
-    images = [
-        Image.fromarray(np.concatenate([frames[t] for frames in padded], axis=1))
-        for t in range(0, length, 2)
-    ]
+    width = videos[0][0].shape[1]
+    images = []
+    for t in range(0, length, 2):
+        image = Image.fromarray(np.concatenate([frames[t] for frames in padded], axis=1))
+        draw = ImageDraw.Draw(image)
+        for index, caption in enumerate(captions):
+            corner = (index * width + 6, 6)
+            draw.rectangle(draw.textbbox(corner, caption), fill=(255, 255, 255))
+            draw.text(corner, caption, fill=(0, 0, 0))
+        images.append(image)
     images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0)
     return path
 
