@@ -15,7 +15,10 @@ the same steps, and an SB3 policy that sees the task ("oracle", not adapted: a h
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -265,6 +268,45 @@ RENDER_HELP = (
 )
 
 
+def check_offscreen_rendering(env_id: str) -> None:
+    """Render one small frame of ``env_id`` offscreen, or say how to make that work.
+
+    Called before any rollout or evaluation, so a missing OpenGL backend stops a ``--video`` run
+    at once instead of after the work. Envs without a renderer (Navigation2D) pass: their
+    rollouts are plotted. ``MUJOCO_GL`` defaults to ``egl``.
+
+    Raises:
+        RuntimeError: no offscreen OpenGL context could be made, with :data:`RENDER_HELP`.
+    """
+    import gymnasium
+
+    import envs
+
+    if "rgb_array" not in envs.ENV_IDS[env_id].metadata.get("render_modes", []):
+        return
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    failure = None
+    # A viewer that failed to start fails again in its __del__; that second error says nothing.
+    unraisable_hook, sys.unraisablehook = sys.unraisablehook, lambda _: None
+    try:
+        env = gymnasium.make(env_id, render_mode="rgb_array", width=8, height=8)
+        try:
+            env.reset(seed=0)
+            env.render()
+        finally:
+            env.close()
+    except Exception as error:  # the GL backends fail in many ways (AttributeError, FatalError)
+        failure = f"{type(error).__name__}: {error}"
+    finally:
+        gc.collect()
+        sys.unraisablehook = unraisable_hook
+    if failure is not None:
+        raise RuntimeError(
+            f"cannot render {env_id} offscreen with MUJOCO_GL={os.environ['MUJOCO_GL']} "
+            f"({failure}); {RENDER_HELP}"
+        )
+
+
 def _deterministic_rollout(
     policy: Policy, params: Params, env: Any, task: Any, seed: int, render: bool
 ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
@@ -304,8 +346,6 @@ def record_rollouts(
     Raises:
         RuntimeError: offscreen rendering is unavailable, with how to enable it.
     """
-    import os
-
     import gymnasium
 
     import envs
@@ -322,18 +362,12 @@ def record_rollouts(
         env.close()
         return _plot_trajectories(paths, task, out_dir / "rollout.png")
 
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    try:
-        env = gymnasium.make(
-            env_id, max_episode_steps=horizon, render_mode="rgb_array", width=320, height=240
-        )
-        runs = [_deterministic_rollout(policy, p, env, task, seed, True) for p in (before, after)]
-        env.close()
-    except Exception as error:  # the GL backends fail in many ways (AttributeError, FatalError)
-        raise RuntimeError(
-            f"cannot render {env_id} offscreen with MUJOCO_GL={os.environ['MUJOCO_GL']} "
-            f"({type(error).__name__}: {error}); {RENDER_HELP}"
-        ) from None
+    check_offscreen_rendering(env_id)
+    env = gymnasium.make(
+        env_id, max_episode_steps=horizon, render_mode="rgb_array", width=320, height=240
+    )
+    runs = [_deterministic_rollout(policy, p, env, task, seed, True) for p in (before, after)]
+    env.close()
     labels = ("before adaptation", "after adaptation")
     captions = [f"{label}: return {run[2]:.1f}" for label, run in zip(labels, runs, strict=True)]
     return _write_gif([frames for _, frames, _ in runs], captions, out_dir / "rollout.gif")

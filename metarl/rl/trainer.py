@@ -52,6 +52,7 @@ from metarl.rl.evaluation import (
     AdaptationEvaluator,
     ReturnCurve,
     ReturnSettings,
+    check_offscreen_rendering,
     fixed_step_inner,
     format_table,
     prefixed,
@@ -136,6 +137,11 @@ class RLTrainer:
             # Process-wide: the run owns the process's CPU kernels from here on.
             torch.set_num_threads(config.threads)
         self.family = envs.task_family(config.env.id)
+        if config.evaluation.video:
+            try:
+                check_offscreen_rendering(config.env.id)
+            except RuntimeError as error:
+                raise ConfigError(f"evaluation.video: {error}, or leave the video off") from None
         self.sampler = MetaSampler(
             config.env.id,
             config.episodes_per_task,

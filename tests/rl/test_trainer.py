@@ -1,6 +1,10 @@
 """The RL trainer end to end on tiny Navigation2D runs: files, outer steps, resume, evaluation."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -188,6 +192,39 @@ def test_navigation_rollout_plot(tmp_path):
     trainer = RLTrainer(tiny_config(tmp_path, "evaluation.video=true"), tmp_path / "run")
     path = trainer.record_rollouts(tmp_path / "out")
     assert path.name == "rollout.png" and path.stat().st_size > 0
+
+
+VIDEO_WITHOUT_RENDERER = """
+import sys
+from pathlib import Path
+
+from metarl.config import ConfigError
+from metarl.rl.trainer import RLTrainer
+from test_trainer import tiny_config
+
+root = Path(sys.argv[1])
+config = tiny_config(root, "env.id=metarl/HalfCheetahVel-v0", "evaluation.video=true")
+try:
+    RLTrainer(config, root / "run")
+except ConfigError as error:
+    print("CONFIG ERROR:", error)
+"""
+
+
+def test_video_without_a_renderer_fails_before_any_work(tmp_path):
+    # A fresh process: MuJoCo and Gymnasium pick their GL backend once per process. Gymnasium
+    # renders with egl, osmesa or glfw only, so "glx" fails the same way on every machine.
+    env = {**os.environ, "MUJOCO_GL": "glx", "PYTHONPATH": str(Path(__file__).parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", VIDEO_WITHOUT_RENDERER, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "CONFIG ERROR: evaluation.video: cannot render metarl/HalfCheetahVel-v0" in done.stdout
+    assert "MUJOCO_GL=egl" in done.stdout and "MUJOCO_GL=osmesa" in done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_mujoco_rollout_gif_or_a_clear_message(tmp_path):
