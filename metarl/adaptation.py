@@ -57,6 +57,11 @@ class InnerLoopConfig:
 
 
 SupportLoss = Callable[[Params], Tensor]
+"""The loss one inner step descends, as a function of the parameters."""
+StepSupportLoss = Callable[[Params, int], Tensor]
+"""``support_loss(params, step)``: the loss inner step ``step`` (0-based) descends. Supervised
+problems use the same support set at every step; RL samples fresh episodes with the policy
+adapted so far before each step."""
 
 
 def _lr_key(step: int, name: str, config: InnerLoopConfig) -> str:
@@ -96,18 +101,19 @@ def inner_step(
 
 def adapt(
     params: Params,
-    support_loss: SupportLoss,
+    support_loss: StepSupportLoss,
     meta_params: Params,
     config: InnerLoopConfig,
 ) -> tuple[Params, list[Tensor]]:
-    """Run ``config.steps`` inner steps from ``params``.
+    """Run ``config.steps`` inner steps from ``params``, step j on ``support_loss(., j)``.
 
     Returns:
         The adapted parameters phi_k and the support losses before each step.
     """
     support_losses = []
     for step in range(config.steps):
-        params, loss = inner_step(params, support_loss, meta_params, config, step)
+        step_loss = lambda p, step=step: support_loss(p, step)  # noqa: E731
+        params, loss = inner_step(params, step_loss, meta_params, config, step)
         support_losses.append(loss)
     return params, support_losses
 

@@ -24,8 +24,12 @@ Tasks = TaskBatch | list[TaskData]
 class MetaProblem(Protocol):
     """The two losses of a task in the bilevel problem min_theta E_T[L_query(U_support(theta))]."""
 
-    def support_loss(self, params: Params, task: TaskData) -> Tensor:
-        """Scalar loss the inner loop descends (one task's data, no task dimension)."""
+    def support_loss(self, params: Params, task: TaskData, step: int = 0) -> Tensor:
+        """Scalar loss inner step ``step`` descends (one task's data, no task dimension).
+
+        A problem whose support data changes between inner steps (RL, which samples episodes
+        with the policy adapted so far) reads that step's data; the others ignore ``step``.
+        """
         ...
 
     def query_loss(self, params: Params, task: TaskData) -> Tensor:
@@ -70,7 +74,8 @@ class SupervisedProblem:
             return F.mse_loss(predictions, targets)
         return F.cross_entropy(predictions, targets)
 
-    def support_loss(self, params: Params, task: TaskData) -> Tensor:
+    def support_loss(self, params: Params, task: TaskData, step: int = 0) -> Tensor:
+        """The same support set at every inner step."""
         return self._loss(params, task["support_x"], task["support_y"])
 
     def query_loss(self, params: Params, task: TaskData) -> Tensor:

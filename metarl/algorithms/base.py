@@ -91,7 +91,7 @@ class MetaAlgorithm(ABC):
         """One task's adapted parameters (the plain k-step inner loop unless overridden)."""
         adapted, _ = adapt(
             model_params(meta_params),
-            lambda params: problem.support_loss(params, task),
+            lambda params, step: problem.support_loss(params, task, step),
             meta_params,
             self.inner,
         )

@@ -61,13 +61,12 @@ class HessianFreeMAML(MetaAlgorithm):
 
         def task_gradient(meta_params: Params, task: TaskData):
             params = detach(model_params(meta_params))
-            support_grad = grad(lambda p: problem.support_loss(p, task))
             trajectory = [params]
             support_losses = []
             for step in range(self.inner.steps):
                 phi, loss = inner_step(
                     trajectory[-1],
-                    lambda p: problem.support_loss(p, task),
+                    lambda p, step=step: problem.support_loss(p, task, step),
                     meta_params,
                     self.inner,
                     step,
@@ -76,7 +75,8 @@ class HessianFreeMAML(MetaAlgorithm):
                 support_losses.append(loss.detach())
             adapted = trajectory[-1]
             vector = grad(lambda p: problem.query_loss(p, task))(adapted)
-            for phi in reversed(trajectory[:-1]):
+            for step, phi in reversed(list(enumerate(trajectory[:-1]))):
+                support_grad = grad(lambda p, step=step: problem.support_loss(p, task, step))
                 curvature = finite_difference_hvp(support_grad, phi, vector, eps)
                 vector = tree_zip(lambda v, hv: v - alpha * hv, vector, curvature)
             metrics: dict[str, Tensor] = {

@@ -17,7 +17,9 @@ support loss is not convex.
 The inner problem is solved with any elementwise torch optimizer (``sgd``, ``adam``) on all
 tasks at once (the regularised losses of different tasks are independent, so their sum has the
 per-task minimisers), or with ``lbfgs``, which couples the tasks through its line search and so
-runs one task at a time.
+runs one task at a time. The inner problem is one fixed objective, so with RL it is the
+policy-gradient loss of the pre-adaptation episodes (``support_loss(phi, task)``, step 0) at every
+solver iteration.
 """
 
 from __future__ import annotations

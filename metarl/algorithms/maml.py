@@ -37,7 +37,7 @@ class MAML(MetaAlgorithm):
         def task_objective(meta_params: Params, task: TaskData) -> tuple[Tensor, dict[str, Tensor]]:
             params = model_params(meta_params)
             adapted, support_losses = adapt(
-                params, lambda p: problem.support_loss(p, task), meta_params, self.inner
+                params, lambda p, step: problem.support_loss(p, task, step), meta_params, self.inner
             )
             query_loss = problem.query_loss(adapted, task)
             metrics = {

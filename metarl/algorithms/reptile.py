@@ -27,7 +27,7 @@ class Reptile(MetaAlgorithm):
         def task_update(meta_params: Params, task: TaskData):
             params = detach(model_params(meta_params))
             adapted, support_losses = adapt(
-                params, lambda p: problem.support_loss(p, task), meta_params, self.inner
+                params, lambda p, step: problem.support_loss(p, task, step), meta_params, self.inner
             )
             adapted = detach(adapted)
             direction = {name: params[name] - adapted[name] for name in params}

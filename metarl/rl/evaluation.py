@@ -27,15 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.func import vmap
 
-from metarl.adaptation import InnerLoopConfig, inner_step
+from metarl.adaptation import InnerLoopConfig
 from metarl.evaluation import CI_DESCRIPTION, mean_and_ci95, plot_curves
 from metarl.functional import MODEL_PREFIX, Params, detach, model_params
-from metarl.problem import TaskData
 from metarl.rl.advantages import compute_advantages
 from metarl.rl.baseline import LinearFeatureBaseline
-from metarl.rl.objective import PolicyGradientProblem, make_task_batch
+from metarl.rl.objective import PolicyGradientProblem, step_on_episodes
 from metarl.rl.policies import Policy
 from metarl.rl.sampler import MetaSampler
 
@@ -145,13 +143,6 @@ class AdaptationEvaluator:
         params = {name: value.expand(count, *value.shape).clone() for name, value in theta.items()}
         settings = self.settings
 
-        def adapt_one(params: Params, task: TaskData, step: int) -> Params:
-            inner = self.inner
-            if step > 0 and self.later_lr is not None and inner.lr_mode == "fixed":
-                inner = replace(inner, lr=self.later_lr)
-            support_loss = lambda p: problem.support_loss(p, task)  # noqa: E731
-            return inner_step(params, support_loss, frozen, inner, step)[0]
-
         returns: list[Tensor] = []
         for step in range(adapt_steps + 1):
             env_seed = seed + step * self.sampler.episodes_per_task * count
@@ -166,10 +157,10 @@ class AdaptationEvaluator:
                 LinearFeatureBaseline(settings.baseline_reg),
                 settings.normalize_advantages,
             )
-            with torch.no_grad():
-                params = vmap(lambda p, t, s=step: adapt_one(p, t, s))(
-                    params, make_task_batch(episodes)
-                )
+            inner = self.inner
+            if step > 0 and self.later_lr is not None and inner.lr_mode == "fixed":
+                inner = replace(inner, lr=self.later_lr)
+            params = step_on_episodes(problem, params, episodes, frozen, inner, step)
         return torch.stack(returns, dim=1), params
 
     def curve(

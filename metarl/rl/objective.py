@@ -1,7 +1,8 @@
 """Policy-gradient losses of one task, as the core :class:`~metarl.problem.MetaProblem`.
 
 The RL task (seed 003) minimises L(theta) = -E_{tau ~ pi_theta}[sum_t r_t]. Its data are a task's
-*support* episodes (sampled with the pre-adaptation policy pi_0, used by the inner loop) and
+*support* episodes (sampled with the pre-adaptation policy pi_0, used by the inner loop; with k
+inner steps, step j has its own, sampled with the policy after j steps) and
 *query* episodes (sampled with the adapted policy, used by the outer step), each with per-step
 advantages A_t and the sampling policy's log-probabilities log pi_0(a_t | s_t). Every loss is a
 mean over the task's real (unmasked) steps, the convention of the MAML (rllab) and ProMP code: for
@@ -41,12 +42,15 @@ mean_t KL(pi_old(. | s_t) || pi_phi(. | s_t)).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor
+from torch.func import vmap
 
-from metarl.functional import Params
+from metarl.adaptation import InnerLoopConfig, inner_step
+from metarl.functional import Params, detach
 from metarl.problem import TaskBatch, TaskData
 from metarl.rl.episodes import Episodes
 from metarl.rl.policies import Policy, kl
@@ -61,21 +65,63 @@ def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask > 0, values, 0.0).sum() / mask.sum().clamp(min=1.0)
 
 
-def make_task_batch(support: Episodes, query: Episodes | None = None) -> TaskBatch:
+def support_prefix(step: int) -> str:
+    """Task-data key prefix of the episodes inner step ``step`` descends on."""
+    return "support_" if step == 0 else f"support_step{step}_"
+
+
+def make_task_batch(
+    support: Episodes | Sequence[Episodes], query: Episodes | None = None
+) -> TaskBatch:
     """The meta-batch of :class:`PolicyGradientProblem`: ``support_*`` and ``query_*`` keys.
 
-    Both sets of episodes need advantages (:func:`metarl.rl.advantages.compute_advantages`).
-    Without ``query`` the batch serves adaptation only (``support_loss``).
+    ``support`` is the pre-adaptation episodes, or one set per inner step: the pre-adaptation
+    episodes, then those sampled after each inner step (keys ``support_step<j>_*``). Every set
+    needs advantages (:func:`metarl.rl.advantages.compute_advantages`). Without ``query`` the
+    batch serves adaptation only (``support_loss``).
     """
-    tasks = support.task_data("support_")
-    if query is not None:
-        if query.num_tasks != support.num_tasks:
+    supports = [support] if isinstance(support, Episodes) else list(support)
+    tasks: TaskBatch = {}
+    for step, episodes in enumerate(supports):
+        if episodes.num_tasks != supports[0].num_tasks:
             raise ValueError(
-                f"support episodes have {support.num_tasks} tasks but query episodes have "
+                f"support episodes of step {step} have {episodes.num_tasks} tasks but those of "
+                f"step 0 have {supports[0].num_tasks}; sample every step for the same meta-batch"
+            )
+        tasks.update(episodes.task_data(support_prefix(step)))
+    if query is not None:
+        if query.num_tasks != supports[0].num_tasks:
+            raise ValueError(
+                f"support episodes have {supports[0].num_tasks} tasks but query episodes have "
                 f"{query.num_tasks}; sample both for the same meta-batch"
             )
         tasks.update(query.task_data("query_"))
     return tasks
+
+
+def step_on_episodes(
+    problem: PolicyGradientProblem,
+    params: Params,
+    episodes: Episodes,
+    meta_params: Params,
+    inner: InnerLoopConfig,
+    step: int,
+) -> Params:
+    """Every task's parameters after inner step ``step`` on its own episodes, without a graph.
+
+    ``params`` holds each task's current parameters along a leading task dimension. This is the
+    core's :func:`~metarl.adaptation.inner_step` (``step`` picks learned per-step rates),
+    vmapped over tasks; training uses it to reach the policy that samples the next step's
+    episodes, evaluation to adapt step by step.
+    """
+    frozen = detach(meta_params)
+
+    def one_task(task_params: Params, task: TaskData) -> Params:
+        support_loss = lambda p: problem.support_loss(p, task)  # noqa: E731
+        return inner_step(task_params, support_loss, frozen, inner, step)[0]
+
+    with torch.no_grad():
+        return vmap(one_task)(params, make_task_batch(episodes))
 
 
 class PolicyGradientProblem:
@@ -102,12 +148,19 @@ class PolicyGradientProblem:
         log_ratio = self._log_probs(params, task, prefix) - task[prefix + "log_probs"]
         return torch.where(task[prefix + "mask"] > 0, log_ratio, 0.0)
 
-    def support_loss(self, params: Params, task: TaskData) -> Tensor:
-        """The inner policy-gradient loss (``inner_loss``) on the support episodes."""
-        mask, advantages = task["support_mask"], task["support_advantages"]
+    def support_loss(self, params: Params, task: TaskData, step: int = 0) -> Tensor:
+        """The inner policy-gradient loss (``inner_loss``) of inner step ``step``.
+
+        Step j descends on the episodes sampled after j steps (``support_step<j>_*``) when the
+        batch holds them, and on the pre-adaptation episodes (``support_*``) otherwise.
+        """
+        prefix = support_prefix(step)
+        if prefix + "observations" not in task:
+            prefix = support_prefix(0)
+        mask, advantages = task[prefix + "mask"], task[prefix + "advantages"]
         if self.inner_loss == "reinforce":
-            return -masked_mean(self._log_probs(params, task, "support_") * advantages, mask)
-        log_ratio = self._log_ratio(params, task, "support_")
+            return -masked_mean(self._log_probs(params, task, prefix) * advantages, mask)
+        log_ratio = self._log_ratio(params, task, prefix)
         if self.inner_loss == "lvc":
             return -masked_mean(log_ratio.exp() * advantages, mask)
         advantages = torch.where(mask > 0, advantages, 0.0)

@@ -70,8 +70,8 @@ class ClippedObjective:
         self.problem = problem
         self.clip = clip
 
-    def support_loss(self, params: Params, task: TaskData) -> Tensor:
-        return self.problem.support_loss(params, task)
+    def support_loss(self, params: Params, task: TaskData, step: int = 0) -> Tensor:
+        return self.problem.support_loss(params, task, step)
 
     def query_loss(self, params: Params, task: TaskData) -> Tensor:
         return self.problem.clipped_loss(params, task, self.clip)

@@ -3,6 +3,7 @@
     tasks   = family.sample_tasks(meta_batch_size, rng(seed, iteration))   # task distribution
     support = sampler.sample(policy, theta, tasks)                         # before adaptation
     support = compute_advantages(support, baseline fitted per task)
+    (k > 1 inner steps: step, sample again with the policy after each step, for each step)
     adapted = algorithm.adapted_params(theta, problem, support)            # inner PG step(s)
     query   = sampler.sample(policy, adapted, tasks, per_task_params=True) # after adaptation
     query   = compute_advantages(query, ...)
@@ -15,9 +16,11 @@ tasks, the exploration noise and the env seeds. The policy initialisation comes 
 continues exactly as the uninterrupted run would have. Time is split into sampling (both rollouts
 and their advantages), adaptation and the outer step, and logged with env steps per second.
 
-With ``inner.steps`` k > 1, training takes the k steps on the same pre-adaptation episodes (the
-LVC and DiCE losses importance-weight them to the current parameters); the held-out evaluation
-follows the MAML paper and samples fresh episodes after every step.
+With ``inner.steps`` k > 1, inner step j descends on episodes sampled with the policy after j
+steps (pytorch-maml-rl, ProMP, and the MAML paper's evaluation); the outer step differentiates
+the adaptation through all k steps' losses, whose LVC/DiCE ratios carry the dependence of each
+step's sampling policy on theta. iMAML's inner problem is one fixed objective, so it solves it on
+the pre-adaptation episodes alone.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from metarl.rl.evaluation import (
     task_parameters,
     write_rl_report,
 )
-from metarl.rl.objective import PolicyGradientProblem, make_task_batch
+from metarl.rl.objective import PolicyGradientProblem, make_task_batch, step_on_episodes
 from metarl.rl.policies import Policy, make_policy
 from metarl.rl.ppo import ppo_step
 from metarl.rl.sampler import MetaSampler
@@ -178,10 +181,16 @@ class RLTrainer:
     # One meta-iteration
     # ---------------------------------------------------------------------------------------
 
+    @property
+    def sampled_steps(self) -> int:
+        """Inner steps that get their own episodes: all k, except for iMAML (only the first)."""
+        return 1 if self.config.algorithm == "imaml" else max(self.config.inner.steps, 1)
+
     def iteration_seeds(self, iteration: int) -> np.ndarray:
-        """Four independent seeds of meta-iteration ``iteration``: tasks, exploration noise,
-        pre- and post-adaptation env resets."""
-        return np.random.SeedSequence([self.config.seed, iteration]).generate_state(4)
+        """Independent seeds of meta-iteration ``iteration``: tasks, exploration noise, pre- and
+        post-adaptation env resets, then the env resets of inner steps 1 .. k-1."""
+        count = 4 + self.sampled_steps - 1
+        return np.random.SeedSequence([self.config.seed, iteration]).generate_state(count)
 
     def advantages(self, episodes: Episodes) -> Episodes:
         """Returns, per-task linear baseline and GAE advantages, as configured."""
@@ -194,40 +203,56 @@ class RLTrainer:
             settings.normalize_advantages,
         )
 
-    def collect(self, iteration: int) -> tuple[list[Any], Episodes, Episodes, dict[str, float]]:
-        """Tasks, pre- and post-adaptation episodes (with advantages), and phase timings."""
+    def collect(
+        self, iteration: int
+    ) -> tuple[list[Any], list[Episodes], Episodes, dict[str, float]]:
+        """Tasks, the support episodes of each inner step, the post-adaptation episodes (all
+        with advantages), and phase timings."""
         config = self.config
-        task_seed, noise_seed, pre_seed, post_seed = (
-            int(s) for s in self.iteration_seeds(iteration)
-        )
+        seeds = [int(s) for s in self.iteration_seeds(iteration)]
+        task_seed, noise_seed, pre_seed, post_seed = seeds[:4]
         # Every rank draws the whole meta-batch and samples its own share of it.
         tasks = self.family.sample_tasks(config.meta_batch_size, np.random.default_rng(task_seed))
         shard = self.context.shard(config.meta_batch_size)
         generator = torch.Generator(device=self.device).manual_seed(noise_seed)
         meta_params = self.learner.meta_params()
 
+        seconds = {"sampling": 0.0, "adaptation": 0.0}
         start = time.perf_counter()
         theta = detach(model_params(meta_params))
         support = self.sampler.sample(self.policy, theta, tasks, generator, pre_seed, shard=shard)
-        support = self.advantages(support)
+        supports = [self.advantages(support)]
+        count = support.num_tasks
+        params = {name: value.expand(count, *value.shape) for name, value in theta.items()}
+        for step, env_seed in enumerate(seeds[4:]):
+            sampled = time.perf_counter()
+            seconds["sampling"] += sampled - start
+            params = step_on_episodes(
+                self.problem, params, supports[-1], meta_params, self.algorithm.inner, step
+            )
+            self._synchronize()
+            start = time.perf_counter()
+            seconds["adaptation"] += start - sampled
+            support = self.sampler.sample(
+                self.policy, params, tasks, generator, env_seed, per_task_params=True, shard=shard
+            )
+            supports.append(self.advantages(support))
         sampled = time.perf_counter()
+        seconds["sampling"] += sampled - start
         with torch.no_grad():
             adapted = self.algorithm.adapted_params(
-                meta_params, self.problem, make_task_batch(support)
+                meta_params, self.problem, make_task_batch(supports)
             )
         adapted = detach(adapted)
         self._synchronize()
         adapted_at = time.perf_counter()
+        seconds["adaptation"] += adapted_at - sampled
         query = self.sampler.sample(
             self.policy, adapted, tasks, generator, post_seed, per_task_params=True, shard=shard
         )
         query = self.advantages(query)
-        done = time.perf_counter()
-        seconds = {
-            "sampling": (sampled - start) + (done - adapted_at),
-            "adaptation": adapted_at - sampled,
-        }
-        return tasks, support, query, seconds
+        seconds["sampling"] += time.perf_counter() - adapted_at
+        return tasks, supports, query, seconds
 
     def outer_step(self, batch: TaskBatch) -> dict[str, Tensor]:
         """The configured meta-update of the learner's parameters; its statistics by name."""
@@ -276,9 +301,9 @@ class RLTrainer:
                 the iteration is applied and ``iteration`` is unchanged.
         """
         try:
-            tasks, support, query, seconds = self.collect(self.iteration)
+            tasks, supports, query, seconds = self.collect(self.iteration)
             start = time.perf_counter()
-            outer = self.outer_step(make_task_batch(support, query))
+            outer = self.outer_step(make_task_batch(supports, query))
             self._synchronize()
             seconds["outer"] = time.perf_counter() - start
         except FloatingPointError as error:
@@ -288,6 +313,7 @@ class RLTrainer:
                 "or start a new run"
             ) from None
         # (T,) over the whole meta-batch: every rank's share, in task order.
+        support = supports[0]
         returns_pre = self.context.gather(support.episode_returns().mean(dim=1))
         returns_post = self.context.gather(query.episode_returns().mean(dim=1))
         metrics = {
@@ -296,6 +322,10 @@ class RLTrainer:
             "train/return_improvement": (returns_post - returns_pre).mean(),
             "train/episode_length_pre": support.lengths().mean(),
             "train/episode_length_post": query.lengths().mean(),
+            **{
+                f"train/return_step{step}": episodes.episode_returns().mean()
+                for step, episodes in enumerate(supports[1:], start=1)
+            },
             **outer,
         }
         names = list(metrics)
@@ -306,7 +336,7 @@ class RLTrainer:
             )
         )
         (metrics["perf/env_steps"],) = self.context.task_sum(
-            [support.mask.sum() + query.mask.sum()]
+            [sum(episodes.mask.sum() for episodes in supports) + query.mask.sum()]
         )
         log_std = dict(self.policy.named_parameters()).get("log_std")
         if log_std is not None:

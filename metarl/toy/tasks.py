@@ -130,7 +130,7 @@ class QuadraticProblem:
         delta = x - CENTRE
         return 0.5 * delta @ curvature @ delta + offset @ x
 
-    def support_loss(self, params: Params, task: TaskData) -> Tensor:
+    def support_loss(self, params: Params, task: TaskData, step: int = 0) -> Tensor:
         return self.value(params["x"], task["curvature"], task["offset"])
 
     def query_loss(self, params: Params, task: TaskData) -> Tensor:
@@ -153,7 +153,7 @@ class GaussianWellsProblem:
         wells = (depths * torch.exp(-squared / (2.0 * widths**2))).sum()
         return 0.5 * bowl * ((x - CENTRE) ** 2).sum() - wells
 
-    def support_loss(self, params: Params, task: TaskData) -> Tensor:
+    def support_loss(self, params: Params, task: TaskData, step: int = 0) -> Tensor:
         return self.value(
             params["x"], task["centres"], task["depths"], task["widths"], task["bowl"]
         )

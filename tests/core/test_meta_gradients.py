@@ -28,7 +28,7 @@ class QuadraticProblem:
         delta = theta - centre
         return 0.5 * delta @ matrix @ delta
 
-    def support_loss(self, params, task):
+    def support_loss(self, params, task, step=0):
         return self._quadratic(params["theta"], task["support_A"], task["support_c"])
 
     def query_loss(self, params, task):
@@ -195,3 +195,65 @@ def test_meta_sgd_learning_rate_gradient(quadratic_tasks, theta):
         result.meta_grads["inner_lr.theta"], expected_alpha, atol=1e-8, rtol=0
     )
     torch.testing.assert_close(result.meta_grads["model.theta"], expected_theta, atol=1e-8, rtol=0)
+
+
+class StepwiseQuadraticProblem(QuadraticProblem):
+    """Inner step j descends its own quadratic (A_j, c_j): support data that change between
+    steps, as RL's episodes resampled after each step do."""
+
+    def support_loss(self, params, task, step=0):
+        return self._quadratic(params["theta"], task["support_A"][step], task["support_c"][step])
+
+
+STEPS = 3
+
+
+@pytest.fixture
+def stepwise_tasks():
+    g = torch.Generator().manual_seed(3)
+    return {
+        "support_A": torch.stack([spd(g, STEPS) for _ in range(TASKS)]),  # (T, k, D, D)
+        "support_c": torch.randn(TASKS, STEPS, DIM, generator=g, dtype=torch.float64),
+        "query_A": spd(g, TASKS),
+        "query_c": torch.randn(TASKS, DIM, generator=g, dtype=torch.float64),
+    }
+
+
+def stepwise_expectations(theta, tasks, alpha):
+    """Per task: the adapted phi_k, the Jacobian prod_j (I - alpha A_j) and grad L_Q(phi_k)."""
+    eye = torch.eye(DIM, dtype=torch.float64)
+    for i in range(TASKS):
+        phi, jacobian = theta.detach(), eye
+        for step in range(STEPS):
+            a, c = tasks["support_A"][i, step], tasks["support_c"][i, step]
+            phi = phi - alpha * a @ (phi - c)
+            jacobian = (eye - alpha * a) @ jacobian
+        yield phi, jacobian, tasks["query_A"][i] @ (phi - tasks["query_c"][i])
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_step_dependent_support_losses(stepwise_tasks, theta, batched):
+    alpha = 0.1
+    inner = InnerLoopConfig(steps=STEPS, lr=alpha)
+    tasks = stepwise_tasks if batched else unstack_tasks(stepwise_tasks)
+    problem, params = StepwiseQuadraticProblem(), meta_params(theta)
+    expected = list(stepwise_expectations(theta, stepwise_tasks, alpha))
+
+    maml = MAML(inner).meta_step(params, problem, tasks).meta_grads["model.theta"]
+    maml_expected = sum(jacobian.T @ query_grad for _, jacobian, query_grad in expected) / TASKS
+    torch.testing.assert_close(maml, maml_expected, rtol=0, atol=1e-8)
+
+    fomaml = FOMAML(inner).meta_step(params, problem, tasks).meta_grads["model.theta"]
+    torch.testing.assert_close(
+        fomaml, sum(query_grad for *_, query_grad in expected) / TASKS, rtol=0, atol=1e-8
+    )
+
+    reptile = Reptile(inner).meta_step(params, problem, tasks).meta_grads["model.theta"]
+    torch.testing.assert_close(
+        reptile, sum(theta.detach() - phi for phi, *_ in expected) / TASKS, rtol=0, atol=1e-8
+    )
+
+    hf_maml = HessianFreeMAML(inner, HFMAMLConfig(fd_eps=1e-4)).meta_step(params, problem, tasks)
+    torch.testing.assert_close(hf_maml.meta_grads["model.theta"], maml_expected, rtol=0, atol=1e-5)
+    adapted = MAML(inner).adapted_params(params, problem, tasks)["theta"]
+    torch.testing.assert_close(adapted, torch.stack([phi for phi, *_ in expected]))

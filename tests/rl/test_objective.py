@@ -17,7 +17,12 @@ from metarl.algorithms import MAML, make_algorithm
 from metarl.functional import model_params
 from metarl.problem import unstack_tasks
 from metarl.rl.episodes import Episodes
-from metarl.rl.objective import PolicyGradientProblem, make_task_batch, masked_mean
+from metarl.rl.objective import (
+    PolicyGradientProblem,
+    make_task_batch,
+    masked_mean,
+    step_on_episodes,
+)
 from metarl.rl.policies import CategoricalMLPPolicy, GaussianMLPPolicy
 
 DTYPE = torch.float64
@@ -332,6 +337,19 @@ def test_padding_is_never_read():
             torch.testing.assert_close(grad[name], reference[1][name])
 
 
+def assert_directional_derivative(objective, meta_grads, theta, seed):
+    """The meta-gradient along a random direction equals a central finite difference."""
+    direction = {
+        k: torch.randn(v.shape, generator=torch.Generator().manual_seed(seed), dtype=DTYPE)
+        for k, v in theta.items()
+    }
+    eps = 1e-5
+    plus = objective({k: v + eps * direction[k] for k, v in theta.items()})
+    minus = objective({k: v - eps * direction[k] for k, v in theta.items()})
+    directional = sum((meta_grads["model." + k] * direction[k]).sum() for k in theta)
+    torch.testing.assert_close(directional, (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-9)
+
+
 def test_vmapped_meta_step_equals_the_task_loop_and_finite_differences():
     """MAML through the LVC inner step: the vmapped TaskBatch, the ragged list of tasks and a
     central finite difference of the meta-objective agree."""
@@ -353,15 +371,7 @@ def test_vmapped_meta_step_equals_the_task_loop_and_finite_differences():
         return torch.stack([per_task(task) for task in unstack_tasks(tasks)]).mean()
 
     theta = model_params({k: v.detach() for k, v in learner.meta_params().items()})
-    direction = {
-        k: torch.randn(v.shape, generator=torch.Generator().manual_seed(3), dtype=DTYPE)
-        for k, v in theta.items()
-    }
-    eps = 1e-5
-    plus = objective({k: v + eps * direction[k] for k, v in theta.items()})
-    minus = objective({k: v - eps * direction[k] for k, v in theta.items()})
-    directional = sum((batched.meta_grads["model." + k] * direction[k]).sum() for k in theta)
-    torch.testing.assert_close(directional, (plus - minus) / (2 * eps), rtol=1e-6, atol=1e-9)
+    assert_directional_derivative(objective, batched.meta_grads, theta, seed=3)
 
 
 def test_task_batch_layout_and_errors(gaussian_policy, detached_params):
@@ -397,3 +407,45 @@ def test_masked_mean():
     values = torch.tensor([[1.0, float("inf")], [3.0, 5.0]])
     mask = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     assert masked_mean(values, mask).item() == 3.0
+
+
+def test_two_inner_steps_each_on_episodes_sampled_after_the_previous_step():
+    """Step 1 descends on episodes sampled with the policy after step 0 (keys support_step1_*);
+    MAML's meta-gradient through both steps matches a central finite difference."""
+    policy, theta, g = mlp_setup(2)
+    learner = MetaLearner(policy, InnerLoopConfig(steps=2, lr=0.1))
+    problem = PolicyGradientProblem(policy)
+    meta_params = learner.meta_params()
+    support = sampled_episodes(policy, theta, g)
+    start = {k: v.expand(2, *v.shape) for k, v in theta.items()}
+    after_one = step_on_episodes(problem, start, support, meta_params, learner.inner, 0)
+    support_step1 = sampled_episodes(policy, after_one, g, per_task=True)
+    algorithm = MAML(learner.inner)
+    adapted = algorithm.adapted_params(
+        meta_params, problem, make_task_batch([support, support_step1])
+    )
+    after_two = step_on_episodes(problem, after_one, support_step1, meta_params, learner.inner, 1)
+    for name, value in after_two.items():
+        torch.testing.assert_close(adapted[name].detach(), value)
+    reused = algorithm.adapted_params(meta_params, problem, make_task_batch(support))
+    assert any(not torch.allclose(reused[k], adapted[k]) for k in adapted)
+
+    query = sampled_episodes(policy, {k: v.detach() for k, v in adapted.items()}, g, per_task=True)
+    tasks = make_task_batch([support, support_step1], query)
+    assert tasks["support_step1_observations"].shape == tasks["support_observations"].shape
+    batched = algorithm.meta_step(meta_params, problem, tasks)
+    looped = algorithm.meta_step(meta_params, problem, unstack_tasks(tasks))
+    for name, grad in batched.meta_grads.items():
+        torch.testing.assert_close(looped.meta_grads[name], grad)
+
+    def objective(theta):
+        def per_task(task):
+            params = theta
+            for step in range(2):
+                loss = lambda p, step=step: problem.support_loss(p, task, step)  # noqa: E731
+                params, _ = inner_step(params, loss, {}, learner.inner, step)
+            return problem.query_loss(params, task)
+
+        return torch.stack([per_task(task) for task in unstack_tasks(tasks)]).mean()
+
+    assert_directional_derivative(objective, batched.meta_grads, theta, seed=4)

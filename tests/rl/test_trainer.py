@@ -11,6 +11,7 @@ import torch
 
 from metarl.config import ConfigError, config_from_dict, load_config
 from metarl.rl.config import RLConfig
+from metarl.rl.objective import step_on_episodes
 from metarl.rl.sb3 import BaselineSettings, PolicyConfig, default_baseline_dir, train_baseline
 from metarl.rl.trainer import RLTrainer
 from metarl.trainer import NonFiniteError
@@ -73,6 +74,37 @@ def test_every_outer_step_updates_the_policy(tmp_path, overrides):
     assert set(result.seconds) == {"sampling", "adaptation", "outer"}
     assert result.returns_pre.shape == result.returns_post.shape == (3,)
     assert all(torch.isfinite(v).all() for v in result.metrics.values())
+
+
+@pytest.mark.parametrize(("algorithm", "sampled"), [("maml", 3), ("reptile", 3), ("imaml", 1)])
+def test_each_inner_step_samples_with_the_policy_adapted_so_far(tmp_path, algorithm, sampled):
+    outer = "trpo" if algorithm == "maml" else "sgd"
+    config = tiny_config(tmp_path, f"algorithm={algorithm}", f"outer={outer}", "inner.steps=3")
+    trainer = RLTrainer(config, tmp_path / "run")
+    _, supports, query, _ = trainer.collect(0)
+    assert len(supports) == sampled
+    meta_params = trainer.learner.meta_params()
+    params = {k: v.detach().expand(3, *v.shape) for k, v in trainer.policy.named_parameters()}
+    for step in range(1, sampled):
+        params = step_on_episodes(
+            trainer.problem,
+            params,
+            supports[step - 1],
+            meta_params,
+            trainer.algorithm.inner,
+            step - 1,
+        )
+        episodes = supports[step]  # (H, T, E, ...): the stored log-probs are the sampling policy's
+        log_probs = torch.func.vmap(
+            lambda p, obs, act: trainer.policy.distribution(p, obs).log_prob(act),
+            in_dims=(0, 1, 1),
+            out_dims=1,
+        )(params, episodes.observations, episodes.actions)
+        torch.testing.assert_close(log_probs * episodes.mask, episodes.log_probs)
+    metrics = trainer.train_iteration().metrics  # iteration 0 again: the same episodes
+    assert {f"train/return_step{j}" for j in range(1, sampled)} <= set(metrics)
+    env_steps = sum(episodes.mask.sum() for episodes in [*supports, query])
+    assert metrics["perf/env_steps"] == env_steps
 
 
 def test_resumed_run_continues_identically(tmp_path):
