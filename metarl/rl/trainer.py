@@ -55,17 +55,16 @@ from metarl.rl.evaluation import (
     AdaptationEvaluator,
     ReturnCurve,
     ReturnSettings,
-    check_offscreen_rendering,
     fixed_step_inner,
     format_table,
     prefixed,
-    record_rollouts,
     task_parameters,
     write_rl_report,
 )
 from metarl.rl.objective import PolicyGradientProblem, make_task_batch, step_on_episodes
 from metarl.rl.policies import Policy, make_policy
 from metarl.rl.ppo import ppo_step
+from metarl.rl.rollout_video import check_offscreen_rendering, record_rollouts
 from metarl.rl.sampler import MetaSampler
 from metarl.rl.sb3 import (
     BASELINE_KINDS,

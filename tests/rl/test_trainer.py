@@ -263,8 +263,8 @@ def test_mujoco_rollout_gif_or_a_clear_message(tmp_path):
     import gymnasium
 
     import envs
-    from metarl.rl.evaluation import RENDER_HELP, record_rollouts
     from metarl.rl.policies import make_policy
+    from metarl.rl.rollout_video import RENDER_HELP, record_rollouts
 
     env_id = "metarl/HalfCheetahVel-v0"
     env = gymnasium.make(env_id)
