@@ -5,7 +5,7 @@ The MAML paper (Finn et al., 2017, sec. 5.3) compares meta-learned initialisatio
 * **pretrained**: one policy trained on tasks drawn from the whole distribution (here SB3 PPO with
   a new task at every episode), then adapted with the same policy-gradient steps;
 * **random init**: the same adaptation from a freshly initialised policy (no training, built by
-  :mod:`metarl.rl.evaluation`);
+  :mod:`metarl.rl.held_out`);
 * **oracle**: a policy that sees the task in its observation (the ``...Oracle`` envs).
 
 ``metarl baseline {pretrained,oracle} ENV`` trains one with SB3's PPO (the MuJoCo settings of

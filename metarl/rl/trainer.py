@@ -39,7 +39,7 @@ from torch import Tensor
 from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 from tqdm import tqdm
 
-from metarl.adaptation import InnerLoopConfig, MetaLearner
+from metarl.adaptation import MetaLearner
 from metarl.algorithms import make_algorithm
 from metarl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from metarl.config import ConfigError, config_to_dict, save_config
@@ -51,28 +51,13 @@ from metarl.rl.advantages import compute_advantages
 from metarl.rl.baseline import LinearFeatureBaseline
 from metarl.rl.config import RLConfig
 from metarl.rl.episodes import Episodes
-from metarl.rl.evaluation import (
-    AdaptationEvaluator,
-    ReturnCurve,
-    ReturnSettings,
-    fixed_step_inner,
-    format_table,
-    prefixed,
-    task_parameters,
-    write_rl_report,
-)
+from metarl.rl.evaluation import ReturnCurve, ReturnSettings, task_parameters
+from metarl.rl.held_out import HeldOutEvaluation
 from metarl.rl.objective import PolicyGradientProblem, make_task_batch, step_on_episodes
 from metarl.rl.policies import Policy, make_policy
 from metarl.rl.ppo import ppo_step
-from metarl.rl.rollout_video import check_offscreen_rendering, record_rollouts
+from metarl.rl.rollout_video import check_offscreen_rendering
 from metarl.rl.sampler import MetaSampler
-from metarl.rl.sb3 import (
-    BASELINE_KINDS,
-    POLICY_FILE,
-    default_baseline_dir,
-    load_baseline,
-    resolve_env_id,
-)
 from metarl.rl.trpo import trpo_step
 from metarl.trainer import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM, NonFiniteError
 
@@ -168,6 +153,15 @@ class RLTrainer:
             self.optimizer = torch.optim.SGD(self.learner.parameters(), lr=config.optimizer.lr)
         self.returns = ReturnSettings(
             config.gamma, config.gae_lambda, config.normalize_advantages, config.baseline_reg
+        )
+        self.held_out = HeldOutEvaluation(
+            config,
+            self.sampler,
+            self.problem,
+            self.algorithm.inner,
+            self.returns,
+            dict(self.policy.named_parameters()),
+            self.device,
         )
         self.iteration = 0
         """Meta-iterations completed so far (the TensorBoard step of the latest one)."""
@@ -425,83 +419,8 @@ class RLTrainer:
     # ---------------------------------------------------------------------------------------
 
     def evaluate(self) -> dict[str, ReturnCurve]:
-        """Return after 0..adapt_steps steps on held-out tasks for the meta-learned policy and
-        the baselines: random init (``evaluation.random_init``) and every saved SB3 baseline of
-        :meth:`baseline_folders`, all on the same tasks and rollout seeds."""
-        config, evaluation = self.config, self.config.evaluation
-        tasks = self.family.sample_tasks(evaluation.tasks, evaluation.seed)
-        episodes = evaluation.episodes_per_task or config.episodes_per_task
-        sampler = (
-            self.sampler
-            if episodes == config.episodes_per_task
-            else MetaSampler(
-                config.env.id,
-                episodes,
-                config.horizon,
-                config.sampler_backend,
-                sim_threads=config.sampler_threads or None,
-            )
-        )
-        seed, steps = evaluation.seed + 1, evaluation.adapt_steps
-        later_lr = evaluation.later_lr
-        learned = AdaptationEvaluator(
-            sampler, self.problem, self.algorithm.inner, self.returns, later_lr
-        )
-        fixed = AdaptationEvaluator(sampler, self.problem, self.fixed_inner, self.returns, later_lr)
-        curves = {"meta-learned": learned.curve(self.learner.meta_params(), tasks, steps, seed)}
-        if evaluation.random_init:
-            initial = prefixed(dict(build_policy(config).named_parameters()))
-            curves["random init"] = fixed.curve(initial, tasks, steps, seed)
-        for folder in self.baseline_folders():
-            baseline = load_baseline(folder)
-            if baseline.family_env_id != resolve_env_id(config.env.id):
-                raise ConfigError(
-                    f"baseline {folder} was trained on {baseline.family_env_id}, not on "
-                    f"{config.env.id}; remove it from evaluation.baselines"
-                )
-            policy = baseline.build_policy().to(device=self.device, dtype=config.torch_dtype)
-            params = prefixed(
-                {k: v.to(self.device, config.torch_dtype) for k, v in baseline.params.items()}
-            )
-            if baseline.kind == "oracle":
-                # The oracle sees the task and is not adapted: one point, drawn as a line.
-                oracle_sampler = MetaSampler(
-                    baseline.env_id,
-                    episodes,
-                    config.horizon,
-                    config.sampler_backend,
-                    sim_threads=config.sampler_threads or None,
-                )
-                oracle = AdaptationEvaluator(
-                    oracle_sampler, self.problem, self.fixed_inner, self.returns
-                )
-                curves["oracle"] = oracle.curve(params, tasks, 0, seed, policy=policy)
-                oracle_sampler.close()
-            else:
-                curves[baseline.kind] = fixed.curve(params, tasks, steps, seed, policy=policy)
-        if sampler is not self.sampler:
-            sampler.close()
-        return curves
-
-    @property
-    def fixed_inner(self) -> InnerLoopConfig:
-        """The inner loop with a fixed step size (baselines have no learned rates)."""
-        return fixed_step_inner(self.algorithm.inner)
-
-    def baseline_folders(self) -> list[Path]:
-        """``evaluation.baselines``, then the default folders of ``metarl baseline`` if present."""
-        folders = [Path(folder) for folder in self.config.evaluation.baselines]
-        for folder in folders:
-            if not (folder / POLICY_FILE).is_file():
-                raise ConfigError(
-                    f"evaluation.baselines: {folder} holds no {POLICY_FILE}; train one with "
-                    f"metarl baseline {{pretrained,oracle}} {self.config.env.id}"
-                )
-        for kind in BASELINE_KINDS:
-            default = default_baseline_dir(self.config.logging.run_root, kind, self.config.env.id)
-            if (default / POLICY_FILE).is_file() and default not in folders:
-                folders.append(default)
-        return folders
+        """The held-out adaptation curves of the current meta-parameters and the baselines."""
+        return self.held_out.curves(self.learner.meta_params())
 
     def write_evaluation(
         self,
@@ -510,20 +429,7 @@ class RLTrainer:
         logger: RunLogger | None = None,
     ) -> tuple[Path, Path]:
         """Write ``evaluation.json`` / ``.png`` and, given a logger, ``eval/`` scalars."""
-        config = self.config
-        title = (
-            f"{config.algorithm}-{config.outer} on {config.env.family}, iteration "
-            f"{self.iteration} ({config.evaluation.tasks} held-out tasks)"
-        )
-        if logger is not None:
-            scalars = {}
-            for label, curve in curves.items():
-                key = label.replace(" ", "_").replace("-", "_")
-                scalars[f"eval/{key}/pre_adapt_return"] = curve.return_mean[0]
-                for step, value in zip(curve.steps[1:], curve.return_mean[1:], strict=True):
-                    scalars[f"eval/{key}/post_adapt_return_k{step}"] = value
-            logger.log_scalars(self.iteration, scalars)
-        return write_rl_report(curves, out_dir, title, stem=EVALUATION_STEM)
+        return self.held_out.write(curves, out_dir, EVALUATION_STEM, self.iteration, logger)
 
     def evaluate_to(self, out_dir: str | Path) -> dict[str, ReturnCurve]:
         """Evaluate the current parameters into ``out_dir``: JSON, PNG, TensorBoard ``eval/``
@@ -536,31 +442,12 @@ class RLTrainer:
         return curves
 
     def record_rollouts(self, out_dir: str | Path) -> Path:
-        """The first held-out task before and after ``evaluation.adapt_steps`` steps: a GIF for
-        MuJoCo envs, a trajectory plot for Navigation2D (see ``record_rollouts``)."""
-        config, evaluation = self.config, self.config.evaluation
-        task = self.family.sample_tasks(evaluation.tasks, evaluation.seed)[:1]
-        evaluator = AdaptationEvaluator(
-            self.sampler, self.problem, self.algorithm.inner, self.returns, evaluation.later_lr
-        )
-        meta_params = self.learner.meta_params()
-        seed = evaluation.seed + 1
-        _, adapted = evaluator.adapt(meta_params, task, evaluation.adapt_steps, seed)
-        return record_rollouts(
-            self.policy,
-            detach(model_params(meta_params)),
-            {name: value[0] for name, value in adapted.items()},
-            config.env.id,
-            task[0],
-            config.horizon,
-            out_dir,
-            seed,
-        )
+        """The first held-out task before and after adaptation (GIF or trajectory plot)."""
+        return self.held_out.record_rollouts(self.learner.meta_params(), out_dir)
 
     def summary(self, curves: dict[str, ReturnCurve]) -> str:
         """The evaluation table as text (one row per policy, one column per step)."""
-        tasks = next(iter(curves.values())).num_tasks
-        return f"average return on {tasks} held-out tasks (mean +- 95% CI)\n" + format_table(curves)
+        return self.held_out.summary(curves)
 
     # ---------------------------------------------------------------------------------------
     # Checkpoints

@@ -191,6 +191,10 @@ def test_evaluation_is_reproducible_and_starts_from_the_sampling_policy(tmp_path
     assert first["meta-learned"] == second["meta-learned"]
     # Untrained, the meta-learner is the random initialisation: same rollouts, same numbers.
     assert first["meta-learned"] == first["random init"]
+    trainer.train_iteration()
+    trained = trainer.evaluate()
+    assert trained["random init"] == first["random init"]  # still the initialisation
+    assert trained["meta-learned"] != first["meta-learned"]
 
 
 def test_evaluation_scores_saved_baselines_on_the_same_plot(tmp_path):
