@@ -176,6 +176,27 @@ class TaskResampling(gymnasium.Wrapper):
         return self.env.reset(seed=seed, options={**(options or {}), "task": task})
 
 
+class UnclippedActions(gymnasium.ActionWrapper):
+    """Widens the action bounds to +-1e6, so SB3 steps the env with its raw Gaussian action.
+
+    SB3 clips a Box action to its bounds before stepping, so it would train on the control cost
+    of the clipped action; our sampler, like the MAML and pytorch-maml-rl code, passes the raw
+    action (MuJoCo clamps the control itself) and charges the cost of the raw action. With bounds
+    no Gaussian sample reaches (SB3 requires finite ones), SB3 trains on exactly the reward its
+    policy is evaluated with.
+    """
+
+    LIMIT = 1e6
+
+    def __init__(self, env: gymnasium.Env) -> None:
+        super().__init__(env)
+        space = env.action_space
+        self.action_space = gymnasium.spaces.Box(-self.LIMIT, self.LIMIT, space.shape, space.dtype)
+
+    def action(self, action: np.ndarray) -> np.ndarray:
+        return action
+
+
 @dataclass(frozen=True)
 class BaselineSettings:
     """How a baseline is trained with SB3 PPO.
@@ -309,6 +330,9 @@ def train_baseline(
     def make_env(index: int):
         def thunk() -> gymnasium.Env:
             env = gymnasium.make(acting_id, max_episode_steps=settings.horizon)
+            env = (
+                UnclippedActions(env) if isinstance(env.action_space, gymnasium.spaces.Box) else env
+            )
             return TaskResampling(env, np.random.default_rng(seeds[index]))
 
         return thunk

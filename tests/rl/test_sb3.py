@@ -111,6 +111,31 @@ def test_task_resampling_draws_a_new_task_each_reset():
     assert goals == expected
 
 
+def test_sb3_trains_on_the_raw_gaussian_action(tmp_path, monkeypatch):
+    """SB3 would clip to the Box bounds; our sampler charges the raw action's control cost, so
+    the baseline must be trained on the raw action too."""
+    stepped = []
+    make = gymnasium.make
+
+    class Recorder(gymnasium.Wrapper):
+        def step(self, action):
+            stepped.append(np.array(action))
+            return self.env.step(action)
+
+    monkeypatch.setattr(gymnasium, "make", lambda *args, **kwargs: Recorder(make(*args, **kwargs)))
+    settings = BaselineSettings(
+        timesteps=32,
+        horizon=16,
+        n_steps=32,
+        batch_size=16,
+        n_epochs=1,
+        policy=PolicyConfig(hidden=(8,), activation="tanh", init_std=3.0),
+    )
+    train_baseline("pretrained", "HalfCheetahVel", settings, tmp_path)
+    assert len(stepped) == 32
+    assert np.abs(np.stack(stepped)).max() > 1.5  # std 3: far outside [-1, 1], not clipped
+
+
 @pytest.mark.parametrize("kind", ["pretrained", "oracle"])
 def test_train_baseline_saves_a_loadable_policy(tmp_path, kind):
     settings = BaselineSettings(
