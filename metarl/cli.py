@@ -437,7 +437,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def add_baseline(subparsers: Any) -> None:
-    from metarl.rl.sb3 import add_baseline as add_rl_baseline
+    from metarl.rl.sb3_baselines import add_baseline as add_rl_baseline
 
     add_rl_baseline(subparsers)
 

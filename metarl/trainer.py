@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import torch
 from torch import Tensor
-from torch.nn.utils import clip_grads_with_norm_, get_total_norm
+from torch.nn.utils import get_total_norm
 from tqdm import tqdm
 
 from metarl.adaptation import MetaLearner
@@ -36,6 +36,7 @@ from metarl.distributed import DistributedContext
 from metarl.evaluation import AdaptationCurve, evaluate_adaptation, write_report
 from metarl.logger import RunLogger
 from metarl.models import build_model
+from metarl.outer_optimizer import apply_meta_gradient, make_outer_optimizer
 from metarl.problem import SupervisedProblem, Tasks, unstack_tasks
 from metarl.tasks import make_task_distribution
 
@@ -109,12 +110,9 @@ class SupervisedTrainer:
         # The algorithm's inner config, not config.inner: Meta-SGD switches on learned step sizes.
         self.learner = MetaLearner(model, self.algorithm.inner)
         self.problem = SupervisedProblem(self.learner.model, self.train_tasks.loss)
-        if config.outer.optimizer == "adam":
-            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
-                self.learner.parameters(), lr=config.outer.lr
-            )
-        else:
-            self.optimizer = torch.optim.SGD(self.learner.parameters(), lr=config.outer.lr)
+        self.optimizer = make_outer_optimizer(
+            config.outer.optimizer, self.learner.parameters(), config.outer.lr
+        )
         # Tasks are drawn on the CPU so one seed gives the same tasks on every device.
         self.generator = torch.Generator().manual_seed(config.seed)
         self.iteration = 0
@@ -194,16 +192,13 @@ class SupervisedTrainer:
 
     def apply_gradients(self, meta_grads: dict[str, Tensor], grad_norm: Tensor) -> None:
         """Write the meta-gradients into ``.grad``, clip them if configured, take an outer step."""
-        params = self.learner.meta_params()
-        for name, param in params.items():
-            param.grad = meta_grads.get(name)
-        if self.config.outer.grad_clip is not None:
-            clip_grads_with_norm_(
-                [p for p in params.values() if p.grad is not None],
-                self.config.outer.grad_clip,
-                grad_norm,
-            )
-        self.optimizer.step()
+        apply_meta_gradient(
+            self.optimizer,
+            self.learner.meta_params(),
+            meta_grads,
+            grad_norm,
+            self.config.outer.grad_clip,
+        )
 
     def iteration_metrics(self, result: MetaStepResult, grad_norm: Tensor) -> dict[str, Tensor]:
         """Scalar tensors to log, by TensorBoard name (still on the device)."""

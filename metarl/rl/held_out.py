@@ -42,7 +42,7 @@ from metarl.rl.evaluation import (
 from metarl.rl.objective import PolicyGradientProblem
 from metarl.rl.rollout_video import record_rollouts
 from metarl.rl.sampler import MetaSampler
-from metarl.rl.sb3 import (
+from metarl.rl.sb3_baselines import (
     BASELINE_KINDS,
     POLICY_FILE,
     default_baseline_dir,

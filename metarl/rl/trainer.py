@@ -7,7 +7,7 @@
     adapted = algorithm.adapted_params(theta, problem, support)            # inner PG step(s)
     query   = sampler.sample(policy, adapted, tasks, per_task_params=True) # after adaptation
     query   = compute_advantages(query, ...)
-    stats   = outer step (trpo_step | ppo_step | optimizer on meta_step)   # meta-update
+    stats   = rl_outer_step(trpo | ppo | adam | sgd)                       # meta-update
     log, checkpoint, evaluate
 
 Every random number of iteration n comes from ``np.random.SeedSequence([config.seed, n])``: the
@@ -26,17 +26,13 @@ the pre-adaptation episodes alone.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from torch import Tensor
-from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 from tqdm import tqdm
 
 from metarl.adaptation import MetaLearner
@@ -51,14 +47,14 @@ from metarl.rl.advantages import compute_advantages
 from metarl.rl.baseline import LinearFeatureBaseline
 from metarl.rl.config import RLConfig
 from metarl.rl.episodes import Episodes
-from metarl.rl.evaluation import ReturnCurve, ReturnSettings, task_parameters
+from metarl.rl.evaluation import ReturnCurve, ReturnSettings
 from metarl.rl.held_out import HeldOutEvaluation
+from metarl.rl.iteration_log import IterationResult, log_iteration, return_vs_task_figure
 from metarl.rl.objective import PolicyGradientProblem, make_task_batch, step_on_episodes
+from metarl.rl.outer_step import make_rl_optimizer, rl_outer_step
 from metarl.rl.policies import Policy, make_policy
-from metarl.rl.ppo import ppo_step
 from metarl.rl.rollout_video import check_offscreen_rendering
 from metarl.rl.sampler import MetaSampler
-from metarl.rl.trpo import trpo_step
 from metarl.trainer import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM, NonFiniteError
 
 
@@ -78,25 +74,6 @@ def build_policy(config: RLConfig) -> Policy:
     finally:
         env.close()
     return policy.to(device=torch.device(config.device), dtype=config.torch_dtype)
-
-
-@dataclass
-class IterationResult:
-    """What one meta-iteration produced, for logging.
-
-    Attributes:
-        metrics: scalar tensors by TensorBoard name (on the device until a log step).
-        seconds: wall-clock seconds by phase (``sampling``, ``adaptation``, ``outer``).
-        tasks: the meta-batch's tasks.
-        returns_pre: ``(T,)`` average episode return of each task before adaptation.
-        returns_post: ``(T,)`` after adaptation.
-    """
-
-    metrics: dict[str, Tensor]
-    seconds: dict[str, float]
-    tasks: list[Any]
-    returns_pre: Tensor
-    returns_post: Tensor
 
 
 class RLTrainer:
@@ -144,13 +121,7 @@ class RLTrainer:
         # The algorithm's inner config, not config.inner: Meta-SGD switches on learned step sizes.
         self.learner = MetaLearner(self.policy, self.algorithm.inner)
         self.problem = PolicyGradientProblem(self.policy, config.inner_loss)
-        self.optimizer: torch.optim.Optimizer | None = None
-        if config.outer == "ppo":
-            self.optimizer = torch.optim.Adam(self.learner.parameters(), lr=config.ppo.lr)
-        elif config.outer == "adam":
-            self.optimizer = torch.optim.Adam(self.learner.parameters(), lr=config.optimizer.lr)
-        elif config.outer == "sgd":
-            self.optimizer = torch.optim.SGD(self.learner.parameters(), lr=config.optimizer.lr)
+        self.optimizer = make_rl_optimizer(config, list(self.learner.parameters()))
         self.returns = ReturnSettings(
             config.gamma, config.gae_lambda, config.normalize_advantages, config.baseline_reg
         )
@@ -249,42 +220,15 @@ class RLTrainer:
 
     def outer_step(self, batch: TaskBatch) -> dict[str, Tensor]:
         """The configured meta-update of the learner's parameters; its statistics by name."""
-        config = self.config
-        meta_params = self.learner.meta_params()
-        if config.outer == "trpo":
-            local_count = self.context.share_size(config.meta_batch_size)
-            stats = trpo_step(
-                self.algorithm,
-                meta_params,
-                self.problem,
-                batch,
-                config.trpo,
-                average=lambda values: self.context.task_mean(values, local_count),
-            )
-            return {f"outer/{name}": value for name, value in stats.items()}
-        if config.outer == "ppo":
-            stats = ppo_step(
-                self.algorithm, meta_params, self.problem, batch, config.ppo, self.optimizer
-            )
-            return {f"outer/{name}": value for name, value in stats.items()}
-        result = self.algorithm.meta_step(meta_params, self.problem, batch)
-        grad_norm = get_total_norm(list(result.meta_grads.values()))
-        # One host synchronisation: a non-finite update must never be applied.
-        if not bool(torch.isfinite(result.meta_loss) & torch.isfinite(grad_norm)):
-            raise FloatingPointError(
-                f"non-finite meta-loss ({result.meta_loss.item()}) or meta-gradient norm "
-                f"({grad_norm.item()}); lower optimizer.lr or inner.lr, or set optimizer.grad_clip"
-            )
-        for name, param in meta_params.items():
-            param.grad = result.meta_grads.get(name)
-        if config.optimizer.grad_clip is not None:
-            clip_grads_with_norm_(
-                [p for p in meta_params.values() if p.grad is not None],
-                config.optimizer.grad_clip,
-                grad_norm,
-            )
-        self.optimizer.step()
-        return {"outer/meta_loss": result.meta_loss, "outer/grad_norm": grad_norm}
+        return rl_outer_step(
+            self.config,
+            self.algorithm,
+            self.learner.meta_params(),
+            self.problem,
+            batch,
+            self.optimizer,
+            self.context,
+        )
 
     def train_iteration(self) -> IterationResult:
         """Sample, adapt and update once, advancing ``iteration``.
@@ -372,7 +316,7 @@ class RLTrainer:
                 result = self.train_iteration()
                 progress.update(1)
                 if self.iteration % logging.log_every == 0:
-                    scalars = self.log_iteration(result, logger)
+                    scalars = log_iteration(result, logger, self.iteration)
                     progress.set_postfix(
                         pre=f"{scalars['train/return_pre']:.4g}",
                         post=f"{scalars['train/return_post']:.4g}",
@@ -383,7 +327,8 @@ class RLTrainer:
                 )
                 if checkpoint and main:
                     self.save_checkpoint()
-                    logger.log_figure(self.iteration, "tasks/return_vs_task", _scatter(result))
+                    figure = return_vs_task_figure(result)
+                    logger.log_figure(self.iteration, "tasks/return_vs_task", figure)
                 every = config.evaluation.every
                 evaluate_now = every > 0 and self.iteration % every == 0
                 if main and evaluate_now and self.iteration < config.iterations:
@@ -398,21 +343,6 @@ class RLTrainer:
             progress.close()
             logger.close()
         return curves
-
-    def log_iteration(self, result: IterationResult, logger: RunLogger) -> dict[str, float]:
-        """Write one iteration's scalars (one device-to-host transfer) and histograms."""
-        names = list(result.metrics)
-        values = torch.stack([result.metrics[n].detach().double().reshape(()) for n in names])
-        scalars = dict(zip(names, values.tolist(), strict=True))
-        env_steps = scalars.pop("perf/env_steps")
-        total = sum(result.seconds.values())
-        scalars.update({f"perf/{phase}_s": s for phase, s in result.seconds.items()})
-        scalars["perf/iteration_s"] = total
-        scalars["perf/env_steps_per_s"] = env_steps / max(result.seconds["sampling"], 1e-9)
-        logger.log_scalars(self.iteration, scalars)
-        logger.log_histogram(self.iteration, "tasks/return_post", result.returns_post)
-        logger.log_histogram(self.iteration, "tasks/return_pre", result.returns_pre)
-        return scalars
 
     # ---------------------------------------------------------------------------------------
     # Evaluation on held-out tasks
@@ -488,20 +418,3 @@ class RLTrainer:
     def restore(self, path: str | Path | None = None) -> None:
         """Load the checkpoint at ``path`` (default: this run's latest) into the trainer."""
         self.load_state_dict(load_checkpoint(path or self.checkpoint_path))
-
-
-def _scatter(result: IterationResult) -> Figure:
-    """Average return before and after adaptation against the task parameter (its norm when the
-    task has several parameters, e.g. a 2-D goal)."""
-    params = task_parameters(result.tasks)
-    x = params[:, 0] if params.shape[1] == 1 else np.linalg.norm(params, axis=1)
-    figure = Figure(figsize=(5, 3.5), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.scatter(x, result.returns_pre.detach().cpu().numpy(), s=12, label="before adaptation")
-    axes.scatter(x, result.returns_post.detach().cpu().numpy(), s=12, label="after adaptation")
-    axes.set_xlabel("task parameter" if params.shape[1] == 1 else "task parameter norm")
-    axes.set_ylabel("average return")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    return figure

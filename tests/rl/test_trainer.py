@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from metarl.config import ConfigError, config_from_dict, load_config
-from metarl.rl.config import RLConfig
+from metarl.rl.config import PolicyConfig, RLConfig
 from metarl.rl.objective import step_on_episodes
-from metarl.rl.sb3 import BaselineSettings, PolicyConfig, default_baseline_dir, train_baseline
+from metarl.rl.sb3_baselines import BaselineSettings, default_baseline_dir, train_baseline
 from metarl.rl.trainer import RLTrainer
 from metarl.trainer import NonFiniteError
 
