@@ -22,7 +22,13 @@ import torch.distributed
 
 from metarl.checkpoint import CheckpointError, load_checkpoint
 from metarl.config import ConfigError, config_from_dict, config_kind, load_config
-from metarl.distributed import DistributedError, init_distributed, shutdown_distributed
+from metarl.distributed import (
+    DistributedContext,
+    DistributedError,
+    exit_rank,
+    init_distributed,
+    shutdown_distributed,
+)
 from metarl.trainer import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM, NonFiniteError, Trainer
 
 TRAINERS: dict[str, str] = {
@@ -152,6 +158,15 @@ def run_train(args: argparse.Namespace) -> int:
         context = getattr(trainer, "context", None)
     except INPUT_ERRORS as error:
         return fail(str(error))
+    code = train_and_report(trainer, context)
+    if context is not None and context.is_distributed:
+        exit_rank(code)
+    return code
+
+
+def train_and_report(trainer: Trainer, context: DistributedContext | None) -> int:
+    """Train to the end, leave the ``torchrun`` job if in one, and print the report; the exit
+    status."""
     main_rank = context is None or context.is_main
     if main_rank:
         print(f"run directory: {trainer.run_dir}")

@@ -32,7 +32,8 @@ def test_two_processes_match_one_process(repo, tmp_path, outer, iterations):
         "--set", f"outer={outer}", "--set", f"iterations={iterations}",
     ]  # fmt: skip
     run([sys.executable, "-m", "metarl", *args, "--run-dir", str(tmp_path / "one")], repo)
-    run(torchrun_command(2, *args, "--run-dir", str(tmp_path / "two")), repo)
+    two_run = run(torchrun_command(2, *args, "--run-dir", str(tmp_path / "two")), repo)
+    assert "report:" in two_run.stdout  # flushed before the ranks' os._exit
     one = load_checkpoint(tmp_path / "one" / "checkpoint.pt")
     two = load_checkpoint(tmp_path / "two" / "checkpoint.pt")
     assert one["iteration"] == two["iteration"] == iterations

@@ -47,6 +47,8 @@ def test_two_processes_match_one_process(repo, tmp_path, optimizer, iterations):
     run([sys.executable, "-m", "metarl", *args, "--run-dir", str(tmp_path / "one")], repo)
     two = run(torchrun_command(2, *args, "--run-dir", str(tmp_path / "two")), repo)
     assert two.stdout.count("run directory:") == 1, "rank 0 alone prints the progress and report"
+    # Ranks leave with os._exit (metarl.distributed.exit_rank): the report must be flushed first.
+    assert "report:" in two.stdout
     one_state, two_state = learner_state(tmp_path / "one"), learner_state(tmp_path / "two")
     assert one_state.keys() == two_state.keys()
     for name, value in one_state.items():
