@@ -1,5 +1,5 @@
 """``python -m metarl``: the same command line as the ``metarl`` entry point."""
 
-from metarl.cli import main
+from metarl.run.cli import main
 
 raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 Pipeline of one meta-iteration: tasks -> :class:`MetaSampler` (pre-adaptation episodes) ->
 :func:`compute_advantages` with a :class:`LinearFeatureBaseline` -> adaptation by a core
-:class:`~metarl.algorithms.MetaAlgorithm` on a :class:`PolicyGradientProblem` (the inner
+:class:`~metarl.core.algorithms.MetaAlgorithm` on a :class:`PolicyGradientProblem` (the inner
 policy-gradient loss) -> post-adaptation episodes with each task's parameters -> outer step on the
 surrogate losses of the same problem (TRPO, PPO or a plain optimizer).
 """

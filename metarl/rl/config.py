@@ -1,7 +1,7 @@
-"""The RL meta-training configuration (``kind: rl``), loaded by :mod:`metarl.config`.
+"""The RL meta-training configuration (``kind: rl``), loaded by :mod:`metarl.run.config`.
 
 Every field is a frozen dataclass field with a docstring (written as a comment into the resolved
-``config.yaml`` of each run); :func:`metarl.config.load_config` builds it strictly from YAML and
+``config.yaml`` of each run); :func:`metarl.run.config.load_config` builds it strictly from YAML and
 ``--set`` overrides, and each class checks its own values, naming the key, before any work starts.
 Defaults are the MAML paper's HalfCheetah setting (Finn et al., 2017, sec. 5.3 and appendix A.2).
 """
@@ -15,13 +15,13 @@ from typing import Literal
 
 import torch
 
-from metarl.adaptation import InnerLoopConfig
-from metarl.algorithms import ALGORITHMS, HFMAMLConfig, IMAMLConfig, make_algorithm
-from metarl.config import DTYPES, ConfigError, LoggingConfig, check_device
+from metarl.core.adaptation import InnerLoopConfig
+from metarl.core.algorithms import ALGORITHMS, HFMAMLConfig, IMAMLConfig, make_algorithm
+from metarl.outer.ppo import PPOConfig
+from metarl.outer.trpo import TRPOConfig
 from metarl.rl.policies import ACTIVATIONS
-from metarl.rl.ppo import PPOConfig
 from metarl.rl.sampler import BACKENDS
-from metarl.rl.trpo import TRPOConfig
+from metarl.run.config import DTYPES, ConfigError, LoggingConfig, check_device
 
 OuterKind = Literal["trpo", "ppo", "adam", "sgd"]
 

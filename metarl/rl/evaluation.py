@@ -3,10 +3,10 @@
 The protocol of the MAML paper's adaptation figure (Finn et al., 2017, fig. 5): for each new task
 (drawn from a held-out seed), roll out the initial policy, take one policy-gradient step on those
 episodes, roll out the adapted policy, step again on the new episodes, and so on. Every step is
-the core's :func:`metarl.adaptation.inner_step` on the task's inner policy-gradient loss (the same
-primitive as training), vmapped over tasks; every rollout is one batched :class:`MetaSampler`
+the core's :func:`~metarl.core.adaptation.inner_step` on the task's inner policy-gradient loss (the
+same primitive as training), vmapped over tasks; every rollout is one batched :class:`MetaSampler`
 call. Returns are undiscounted episode returns averaged over a task's episodes, reported as the
-mean over tasks with a 95% confidence interval (``metarl.evaluation.mean_and_ci95``).
+mean over tasks with a 95% confidence interval (``metarl.supervised.evaluation.mean_and_ci95``).
 
 The same evaluator scores the baselines on the same tasks and seeds: a freshly initialised policy
 ("random init"), an SB3 policy trained on the whole distribution ("pretrained"), both adapted with
@@ -25,14 +25,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from metarl.adaptation import InnerLoopConfig
-from metarl.evaluation import CI_DESCRIPTION, mean_and_ci95, plot_curves
-from metarl.functional import MODEL_PREFIX, Params, detach, model_params
+from metarl.core.adaptation import InnerLoopConfig
+from metarl.core.functional import MODEL_PREFIX, Params, detach, model_params
 from metarl.rl.advantages import compute_advantages
 from metarl.rl.baseline import LinearFeatureBaseline
 from metarl.rl.objective import PolicyGradientProblem, step_on_episodes
 from metarl.rl.policies import Policy
 from metarl.rl.sampler import MetaSampler
+from metarl.supervised.evaluation import CI_DESCRIPTION, mean_and_ci95, plot_curves
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,8 @@ from typing import Any
 import torch
 
 import envs
-from metarl.adaptation import InnerLoopConfig
-from metarl.config import ConfigError
-from metarl.functional import Params, detach, model_params
-from metarl.logger import RunLogger
+from metarl.core.adaptation import InnerLoopConfig
+from metarl.core.functional import Params, detach, model_params
 from metarl.rl.config import RLConfig
 from metarl.rl.evaluation import (
     AdaptationEvaluator,
@@ -49,6 +47,8 @@ from metarl.rl.sb3_baselines import (
     load_baseline,
     resolve_env_id,
 )
+from metarl.run.config import ConfigError
+from metarl.run.logger import RunLogger
 
 
 class HeldOutEvaluation:

@@ -18,8 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from metarl.logger import RunLogger
 from metarl.rl.evaluation import task_parameters
+from metarl.run.logger import RunLogger
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Policy-gradient losses of one task, as the core :class:`~metarl.problem.MetaProblem`.
+"""Policy-gradient losses of one task, as the core :class:`~metarl.core.problem.MetaProblem`.
 
 The RL task (seed 003) minimises L(theta) = -E_{tau ~ pi_theta}[sum_t r_t]. Its data are a task's
 *support* episodes (sampled with the pre-adaptation policy pi_0, used by the inner loop; with k
@@ -49,9 +49,9 @@ import torch
 from torch import Tensor
 from torch.func import vmap
 
-from metarl.adaptation import InnerLoopConfig, inner_step
-from metarl.functional import Params, detach
-from metarl.problem import TaskBatch, TaskData
+from metarl.core.adaptation import InnerLoopConfig, inner_step
+from metarl.core.functional import Params, detach
+from metarl.core.problem import TaskBatch, TaskData
 from metarl.rl.episodes import Episodes
 from metarl.rl.policies import Policy, kl
 
@@ -110,7 +110,7 @@ def step_on_episodes(
     """Every task's parameters after inner step ``step`` on its own episodes, without a graph.
 
     ``params`` holds each task's current parameters along a leading task dimension. This is the
-    core's :func:`~metarl.adaptation.inner_step` (``step`` picks learned per-step rates),
+    core's :func:`~metarl.core.adaptation.inner_step` (``step`` picks learned per-step rates),
     vmapped over tasks; training uses it to reach the policy that samples the next step's
     episodes, evaluation to adapt step by step.
     """

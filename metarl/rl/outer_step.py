@@ -1,11 +1,11 @@
 """The RL outer update (the meta-optimizer), one of ``outer:``
 
 * ``trpo``: MAML-TRPO's natural-gradient step on the post-adaptation surrogate within a KL trust
-  region (:func:`metarl.rl.trpo.trpo_step`);
+  region (:func:`metarl.outer.trpo.trpo_step`);
 * ``ppo``: ProMP's clipped-surrogate Adam epochs, adaptation recomputed each epoch
-  (:func:`metarl.rl.ppo.ppo_step`);
+  (:func:`metarl.outer.ppo.ppo_step`);
 * ``adam`` / ``sgd``: the algorithm's meta-gradient (``meta_step``) through the outer optimizer the
-  supervised side uses too (:mod:`metarl.outer_optimizer`).
+  supervised side uses too (:mod:`metarl.outer.gradient`).
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import torch
 from torch import Tensor
 from torch.nn.utils import get_total_norm
 
-from metarl.algorithms.base import MetaAlgorithm
-from metarl.distributed import DistributedContext
-from metarl.functional import Params
-from metarl.outer_optimizer import apply_meta_gradient, make_outer_optimizer
-from metarl.problem import TaskBatch
+from metarl.core.algorithms.base import MetaAlgorithm
+from metarl.core.functional import Params
+from metarl.core.problem import TaskBatch
+from metarl.outer.gradient import apply_meta_gradient, make_outer_optimizer
+from metarl.outer.ppo import ppo_step
+from metarl.outer.trpo import trpo_step
 from metarl.rl.config import RLConfig
 from metarl.rl.objective import PolicyGradientProblem
-from metarl.rl.ppo import ppo_step
-from metarl.rl.trpo import trpo_step
+from metarl.run.distributed import DistributedContext
 
 
 def make_rl_optimizer(config: RLConfig, params: list[Tensor]) -> torch.optim.Optimizer | None:

@@ -2,8 +2,8 @@
 
 A policy is an ``nn.Module`` whose ``forward(obs)`` returns the *parameters of the action
 distribution* as a dict of tensors (``{"mean", "log_std"}`` or ``{"logits"}``). Everything else is
-functional over a parameter dict (:data:`metarl.functional.Params`, names without the ``model.``
-prefix), so the meta-parameters, one task's adapted parameters and, under
+functional over a parameter dict (:data:`~metarl.core.functional.Params`, names without the
+``model.`` prefix), so the meta-parameters, one task's adapted parameters and, under
 :func:`torch.func.vmap`, a whole meta-batch of adapted parameters all go through the same code::
 
     dist = policy.distribution(params, obs)       # torch.distributions.Distribution
@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, Normal, kl_divergence
 from torch.func import functional_call
 
-from metarl.functional import Params
+from metarl.core.functional import Params
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 """Hidden-layer nonlinearities by config name."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from metarl.functional import Params
+from metarl.core.functional import Params
 from metarl.rl.policies import Policy
 
 RENDER_HELP = (

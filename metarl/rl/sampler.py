@@ -31,7 +31,7 @@ from torch import Tensor
 from torch.func import vmap
 
 from envs.batched import BatchedBackend
-from metarl.functional import Params
+from metarl.core.functional import Params
 from metarl.rl.advantages import check_finite
 from metarl.rl.episodes import Episodes
 from metarl.rl.policies import Policy

@@ -27,11 +27,11 @@ from typing import Any, Literal
 import gymnasium
 import numpy as np
 
-from metarl.checkpoint import load_checkpoint, save_checkpoint
-from metarl.functional import Params
+from metarl.core.functional import Params
 from metarl.rl.config import PolicyConfig
 from metarl.rl.policies import Policy, make_policy
 from metarl.rl.sb3_weights import sb3_policy_kwargs, sb3_to_policy_params
+from metarl.run.checkpoint import load_checkpoint, save_checkpoint
 
 BaselineKind = Literal["pretrained", "oracle"]
 BASELINE_KINDS: tuple[str, ...] = ("pretrained", "oracle")
@@ -320,8 +320,8 @@ def add_baseline(subparsers: Any) -> None:
 
 
 def run_baseline(args: argparse.Namespace) -> int:
-    from metarl.config import ConfigError, load_config
     from metarl.rl.config import RLConfig
+    from metarl.run.config import ConfigError, load_config
 
     try:
         family_id = resolve_env_id(args.env)

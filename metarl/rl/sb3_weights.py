@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from metarl.functional import Params
+from metarl.core.functional import Params
 from metarl.rl.config import PolicyConfig
 from metarl.rl.policies import ACTIVATIONS, GaussianMLPPolicy, Policy
 

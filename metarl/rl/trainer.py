@@ -35,14 +35,10 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from metarl.adaptation import MetaLearner
-from metarl.algorithms import make_algorithm
-from metarl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from metarl.config import ConfigError, config_to_dict, save_config
-from metarl.distributed import DistributedContext, ShardedAlgorithm
-from metarl.functional import detach, model_params
-from metarl.logger import RunLogger
-from metarl.problem import TaskBatch
+from metarl.core.adaptation import MetaLearner
+from metarl.core.algorithms import make_algorithm
+from metarl.core.functional import detach, model_params
+from metarl.core.problem import TaskBatch
 from metarl.rl.advantages import compute_advantages
 from metarl.rl.baseline import LinearFeatureBaseline
 from metarl.rl.config import RLConfig
@@ -55,7 +51,11 @@ from metarl.rl.outer_step import make_rl_optimizer, rl_outer_step
 from metarl.rl.policies import Policy, make_policy
 from metarl.rl.rollout_video import check_offscreen_rendering
 from metarl.rl.sampler import MetaSampler
-from metarl.trainer import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM, NonFiniteError
+from metarl.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from metarl.run.config import ConfigError, config_to_dict, save_config
+from metarl.run.distributed import DistributedContext, ShardedAlgorithm
+from metarl.run.logger import RunLogger
+from metarl.supervised.trainer import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM, NonFiniteError
 
 
 def build_policy(config: RLConfig) -> Policy:

@@ -6,8 +6,8 @@ Task i has support loss 1/2 (theta - c_i)^T A_i (theta - c_i) and query loss wit
 import pytest
 import torch
 
-from metarl.adaptation import InnerLoopConfig
-from metarl.algorithms import (
+from metarl.core.adaptation import InnerLoopConfig
+from metarl.core.algorithms import (
     FOMAML,
     IMAML,
     MAML,
@@ -17,7 +17,7 @@ from metarl.algorithms import (
     MetaSGD,
     Reptile,
 )
-from metarl.problem import unstack_tasks
+from metarl.core.problem import unstack_tasks
 
 DIM, TASKS = 4, 3
 

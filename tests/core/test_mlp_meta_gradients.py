@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from metarl.adaptation import InnerLoopConfig, MetaLearner
-from metarl.algorithms import make_algorithm
-from metarl.problem import SupervisedProblem, unstack_tasks
+from metarl.core.adaptation import InnerLoopConfig, MetaLearner
+from metarl.core.algorithms import make_algorithm
+from metarl.core.problem import SupervisedProblem, unstack_tasks
 
 TASKS, POINTS = 4, 6
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch.func import grad, hessian
 
-from metarl.adaptation import InnerLoopConfig
-from metarl.algorithms import make_algorithm
+from metarl.core.adaptation import InnerLoopConfig
+from metarl.core.algorithms import make_algorithm
 
 DIM, POINTS, PAIRS = 3, 5, 4
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch.func import vmap
 
-from metarl.adaptation import InnerLoopConfig, MetaLearner, inner_step
-from metarl.algorithms import MAML, make_algorithm
-from metarl.functional import model_params
-from metarl.problem import unstack_tasks
+from metarl.core.adaptation import InnerLoopConfig, MetaLearner, inner_step
+from metarl.core.algorithms import MAML, make_algorithm
+from metarl.core.functional import model_params
+from metarl.core.problem import unstack_tasks
 from metarl.rl.episodes import Episodes
 from metarl.rl.objective import (
     PolicyGradientProblem,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from metarl.config import load_config
 from metarl.rl.trainer import RLTrainer
+from metarl.run.config import load_config
 
 CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "navigation2d_maml_trpo.yaml"
 

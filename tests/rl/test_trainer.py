@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from metarl.config import ConfigError, config_from_dict, load_config
 from metarl.rl.config import PolicyConfig, RLConfig
 from metarl.rl.objective import step_on_episodes
 from metarl.rl.sb3_baselines import BaselineSettings, default_baseline_dir, train_baseline
 from metarl.rl.trainer import RLTrainer
-from metarl.trainer import NonFiniteError
+from metarl.run.config import ConfigError, config_from_dict, load_config
+from metarl.supervised.trainer import NonFiniteError
 
 TINY = {
     "kind": "rl",
@@ -234,7 +234,7 @@ VIDEO_WITHOUT_RENDERER = """
 import sys
 from pathlib import Path
 
-from metarl.config import ConfigError
+from metarl.run.config import ConfigError
 from metarl.rl.trainer import RLTrainer
 from test_trainer import tiny_config
 

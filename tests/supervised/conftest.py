@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from metarl.tasks import write_synthetic_omniglot
+from metarl.supervised.tasks import write_synthetic_omniglot
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from metarl.adaptation import InnerLoopConfig, MetaLearner
-from metarl.algorithms import make_algorithm
-from metarl.evaluation import evaluate_adaptation
-from metarl.models import ModelConfig, build_model
-from metarl.problem import SupervisedProblem
-from metarl.tasks import OmniglotConfig, SinusoidConfig, make_task_distribution
+from metarl.core.adaptation import InnerLoopConfig, MetaLearner
+from metarl.core.algorithms import make_algorithm
+from metarl.core.problem import SupervisedProblem
+from metarl.supervised.evaluation import evaluate_adaptation
+from metarl.supervised.models import ModelConfig, build_model
+from metarl.supervised.tasks import OmniglotConfig, SinusoidConfig, make_task_distribution
 
 pytestmark = [
     pytest.mark.cuda,

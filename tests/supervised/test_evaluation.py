@@ -6,18 +6,18 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from metarl.adaptation import InnerLoopConfig, MetaLearner
-from metarl.algorithms import make_algorithm
-from metarl.evaluation import (
+from metarl.core.adaptation import InnerLoopConfig, MetaLearner
+from metarl.core.algorithms import make_algorithm
+from metarl.core.problem import SupervisedProblem, unstack_tasks
+from metarl.supervised.evaluation import (
     AdaptationCurve,
     evaluate_adaptation,
     mean_and_ci95,
     plot_curves,
     write_report,
 )
-from metarl.models import ModelConfig, build_model
-from metarl.problem import SupervisedProblem, unstack_tasks
-from metarl.tasks import SinusoidConfig, SinusoidTasks
+from metarl.supervised.models import ModelConfig, build_model
+from metarl.supervised.tasks import SinusoidConfig, SinusoidTasks
 
 STEPS = 4
 

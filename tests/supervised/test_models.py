@@ -4,12 +4,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from metarl.adaptation import InnerLoopConfig, MetaLearner
-from metarl.algorithms import make_algorithm
-from metarl.functional import BatchStatisticsNorm
-from metarl.models import Conv4, ModelConfig, build_model
-from metarl.problem import SupervisedProblem, unstack_tasks
-from metarl.tasks import OmniglotConfig, make_task_distribution
+from metarl.core.adaptation import InnerLoopConfig, MetaLearner
+from metarl.core.algorithms import make_algorithm
+from metarl.core.functional import BatchStatisticsNorm
+from metarl.core.problem import SupervisedProblem, unstack_tasks
+from metarl.supervised.models import Conv4, ModelConfig, build_model
+from metarl.supervised.tasks import OmniglotConfig, make_task_distribution
 
 
 def test_mlp_shapes_and_activation():

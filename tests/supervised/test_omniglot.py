@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from metarl.tasks import (
+from metarl.supervised.tasks import (
     DataLayoutError,
     OmniglotConfig,
     OmniglotTasks,

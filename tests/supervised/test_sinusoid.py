@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from metarl.tasks import (
+from metarl.supervised.tasks import (
     TASK_FAMILIES,
     OmniglotConfig,
     SinusoidConfig,

@@ -1,0 +1,1 @@
+"""The functional core: parameter dicts, the adaptation loop, problems, solvers, meta-algorithms."""

@@ -1,0 +1,1 @@
+"""Extras beside the pipeline: the toy explorer and the benchmarks."""

@@ -1,0 +1,1 @@
+"""Outer steps: the update of the meta-parameters from a meta-batch (Adam / SGD, TRPO, PPO)."""

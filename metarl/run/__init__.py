@@ -1,0 +1,1 @@
+"""Run machinery: configs, the training loop, checkpoints, logging, distributed runs, the CLI."""

@@ -1,0 +1,1 @@
+"""Supervised few-shot learning: task families, models, the held-out adaptation evaluation."""

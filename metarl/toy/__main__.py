@@ -1,5 +1,0 @@
-"""``python -m metarl.toy``: the same as ``metarl toy``."""
-
-from metarl.toy import main
-
-main()

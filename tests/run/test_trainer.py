@@ -1,0 +1,177 @@
+"""The training loop: same seed same numbers, exact resume, NaN stops, clipping, metrics."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from metarl.run.checkpoint import load_checkpoint
+from metarl.supervised.trainer import NonFiniteError, SupervisedTrainer
+
+
+@pytest.fixture
+def train(tmp_path, tiny_config):
+    """``train(name, overrides=())``: train the tiny config into ``tmp_path / name``."""
+
+    def run(name: str, overrides: list[str] = ()) -> SupervisedTrainer:
+        trainer = SupervisedTrainer(tiny_config(overrides), tmp_path / name)
+        trainer.train()
+        return trainer
+
+    return run
+
+
+def assert_same_parameters(a: SupervisedTrainer, b: SupervisedTrainer) -> None:
+    state_a, state_b = a.learner.state_dict(), b.learner.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+
+
+def test_same_seed_gives_identical_parameters_and_metrics(tmp_path, train, training_scalars):
+    first, second = train("a"), train("b")
+    assert_same_parameters(first, second)
+    scalars = training_scalars(tmp_path / "a")
+    assert scalars == training_scalars(tmp_path / "b")
+    assert len(scalars["outer/meta_loss"]) == 6
+
+
+def test_different_seed_gives_different_numbers(tmp_path, train, training_scalars):
+    first, second = train("a"), train("b", ["seed=1"])
+    weight = "model.net.0.weight"
+    assert not torch.equal(first.learner.state_dict()[weight], second.learner.state_dict()[weight])
+    assert training_scalars(tmp_path / "a") != training_scalars(tmp_path / "b")
+
+
+class Killed(Exception):
+    """Stands in for the process dying in the middle of an iteration."""
+
+
+class KilledAfter(SupervisedTrainer):
+    """Dies while applying the update of iteration ``kill_at + 1``."""
+
+    kill_at = 5
+
+    def apply_gradients(self, meta_grads, grad_norm):
+        if self.iteration == self.kill_at:
+            raise Killed
+        super().apply_gradients(meta_grads, grad_norm)
+
+
+@pytest.mark.parametrize("algorithm", ["maml", "metasgd"])
+def test_resume_after_a_kill_matches_an_uninterrupted_run(
+    tmp_path, algorithm, train, tiny_config, training_scalars
+):
+    overrides = [f"algorithm={algorithm}", "iterations=9", "evaluation.every=4"]
+    uninterrupted = train("full", overrides)
+
+    config = tiny_config(overrides)
+    with pytest.raises(Killed):
+        KilledAfter(config, tmp_path / "resumed").train()
+    # The last checkpoint is from iteration 4 (checkpoint_every=2); iteration 5 was logged, and
+    # the resumed run's values must replace it, not be added next to it.
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["iteration"] == 4
+    resumed = SupervisedTrainer(config, tmp_path / "resumed")
+    resumed.restore()
+    assert resumed.iteration == 4
+    resumed.train()
+
+    assert_same_parameters(uninterrupted, resumed)
+    assert resumed.optimizer.state_dict()["state"][0]["step"] == 9
+    assert training_scalars(tmp_path / "full") == training_scalars(tmp_path / "resumed")
+
+
+def test_vectorized_and_looped_meta_batches_agree(train):
+    vectorized, looped = train("a"), train("b", ["vectorize=false"])
+    for key, value in vectorized.learner.state_dict().items():
+        torch.testing.assert_close(value, looped.learner.state_dict()[key], rtol=1e-5, atol=1e-6)
+
+
+def test_logged_metric_names(tmp_path, train, read_scalars):
+    train("run", ["algorithm=metasgd", "inner.steps=2", "evaluation.steps=3"])
+    tags = set(read_scalars(tmp_path / "run"))
+    expected = {
+        "outer/meta_loss",
+        "outer/query_loss_pre",
+        "outer/query_loss_post",
+        "outer/grad_norm",
+        "inner/support_loss_step0",
+        "inner/support_loss_step1",
+        "inner/learned_lr_mean",
+        "perf/iterations_per_s",
+        "eval/pre_adapt_loss_k5",
+        "eval/post_adapt_loss_k5_step1",
+        "eval/post_adapt_loss_k5_step3",
+    }
+    assert expected <= tags
+
+
+def test_run_folder_contents(tmp_path, train):
+    train("run")
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.yaml", "checkpoint.pt", "evaluation.json", "evaluation.png"} <= names
+    assert any(name.startswith("events.out.tfevents") for name in names)
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["iteration"] == 6
+
+
+def test_nan_in_a_task_stops_the_run_before_the_update(tmp_path, tiny_config):
+    trainer = SupervisedTrainer(tiny_config(), tmp_path / "run")
+    sample = trainer.train_tasks.sample
+
+    def poisoned(num_tasks, generator, *, support=None):
+        tasks = sample(num_tasks, generator, support=support)
+        if trainer.iteration == 3:
+            tasks["support_y"][1, 0] = float("nan")
+        return tasks
+
+    trainer.train_tasks.sample = poisoned
+    before = {}
+
+    def remember_then_check(result):
+        before.update({k: v.clone() for k, v in trainer.learner.state_dict().items()})
+        return SupervisedTrainer.check_finite(trainer, result)
+
+    trainer.check_finite = remember_then_check
+    with pytest.raises(NonFiniteError) as error:
+        trainer.train()
+    expected = "non-finite inner support loss at inner step 0 in 1 task(s) at iteration 4"
+    assert expected in str(error.value)
+    assert trainer.iteration == 3
+    for key, value in trainer.learner.state_dict().items():
+        assert torch.equal(value, before[key]), f"{key} was updated with a NaN gradient"
+        assert torch.isfinite(value).all()
+
+
+def test_diverging_inner_loop_names_the_query_loss(tmp_path, tiny_config):
+    trainer = SupervisedTrainer(tiny_config(["inner.lr=1e30"]), tmp_path / "run")
+    with pytest.raises(NonFiniteError, match=r"non-finite query loss post .* at iteration 1"):
+        trainer.train()
+
+
+def test_gradient_clipping_bounds_the_update(tmp_path, tiny_config):
+    overrides = ["outer.optimizer=sgd", "outer.lr=1.0", "outer.grad_clip=0.01", "iterations=1"]
+    trainer = SupervisedTrainer(tiny_config(overrides), tmp_path / "run")
+    before = torch.cat([p.detach().flatten().clone() for p in trainer.learner.parameters()])
+    trainer.train()
+    after = torch.cat([p.detach().flatten() for p in trainer.learner.parameters()])
+    torch.testing.assert_close(torch.linalg.vector_norm(after - before), torch.tensor(0.01))
+
+
+def test_restore_rejects_a_checkpoint_of_another_model(tmp_path, train, tiny_config):
+    train("run")
+    other = SupervisedTrainer(tiny_config(["model.hidden=[8]"]), tmp_path / "run")
+    with pytest.raises(ValueError, match="does not fit this config's model"):
+        other.restore()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_matches_the_cpu_run_and_resumes(tmp_path, train, tiny_config):
+    cpu = train("cpu")
+    gpu = train("gpu", ["device=cuda"])
+    for key, value in cpu.learner.state_dict().items():
+        torch.testing.assert_close(gpu.learner.state_dict()[key].cpu(), value, rtol=1e-3, atol=1e-4)
+    resumed = SupervisedTrainer(tiny_config(["device=cuda", "iterations=8"]), tmp_path / "gpu")
+    resumed.restore()
+    resumed.train()
+    assert resumed.iteration == 8 and next(resumed.learner.parameters()).is_cuda
