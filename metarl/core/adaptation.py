@@ -2,12 +2,17 @@
 
     phi_0 = theta,    phi_{j+1} = phi_j - alpha_j * grad L_support(phi_j),    j = 0 .. k-1
 
-Every algorithm (MAML, first-order MAML, Reptile, Hessian-free MAML, Meta-SGD), the RL
-policy-gradient inner loop and the evaluator call :func:`adapt` or :func:`inner_step`; there is no
-second copy of the inner loop anywhere. Gradients come from :func:`torch.func.grad`, so the steps
-compose with :func:`torch.func.vmap` (one batched call for a meta-batch of tasks) and stay
-differentiable with respect to ``theta`` (exact second order) unless ``first_order`` is set, in
-which case the inner gradients are treated as constants (``d phi / d theta = I``).
+Every algorithm (MAML, first-order MAML, Reptile, Hessian-free MAML, Meta-SGD) and the
+supervised evaluator (through :meth:`MetaAlgorithm.adaptation_curve`) run :func:`adapt`; its hook
+``after_step`` sees the parameters after each step (the evaluator scores the query set there,
+Hessian-free MAML records the trajectory). RL, whose step j descends on episodes sampled with the
+policy after j steps, takes the same :func:`inner_step` one step at a time across the batched
+sampler (:func:`metarl.rl.objective.step_on_episodes`).
+
+Gradients come from :func:`torch.func.grad`, so the steps compose with :func:`torch.func.vmap`
+(one batched call for a meta-batch of tasks) and stay differentiable with respect to ``theta``
+(exact second order) unless ``first_order`` is set, in which case the inner gradients are treated
+as constants (``d phi / d theta = I``).
 
 The step sizes ``alpha`` are fixed (``lr_mode="fixed"``), learned per parameter element
 (Meta-SGD, Li et al. 2017: ``phi = theta - alpha (*) grad``) or learned per layer and per step
@@ -58,6 +63,8 @@ class InnerLoopConfig:
 
 SupportLoss = Callable[[Params], Tensor]
 """The loss one inner step descends, as a function of the parameters."""
+AfterStep = Callable[[int, Params], None]
+"""``after_step(steps_taken, params)``: called with the parameters after each inner step."""
 StepSupportLoss = Callable[[Params, int], Tensor]
 """``support_loss(params, step)``: the loss inner step ``step`` (0-based) descends. Supervised
 problems use the same support set at every step; RL samples fresh episodes with the policy
@@ -104,17 +111,23 @@ def adapt(
     support_loss: StepSupportLoss,
     meta_params: Params,
     config: InnerLoopConfig,
+    *,
+    steps: int | None = None,
+    after_step: AfterStep | None = None,
 ) -> tuple[Params, list[Tensor]]:
-    """Run ``config.steps`` inner steps from ``params``, step j on ``support_loss(., j)``.
+    """Run ``steps`` (default ``config.steps``) inner steps from ``params``, step j on
+    ``support_loss(., j)``, calling ``after_step(j + 1, phi_{j+1})`` after each.
 
     Returns:
         The adapted parameters phi_k and the support losses before each step.
     """
     support_losses = []
-    for step in range(config.steps):
+    for step in range(config.steps if steps is None else steps):
         step_loss = lambda p, step=step: support_loss(p, step)  # noqa: E731
         params, loss = inner_step(params, step_loss, meta_params, config, step)
         support_losses.append(loss)
+        if after_step is not None:
+            after_step(step + 1, params)
     return params, support_losses
 
 

@@ -1,20 +1,27 @@
-"""The outer optimizer of the meta-gradient methods: Adam or SGD on the meta-parameters.
+"""The gradient outer step (``outer.kind: adam | sgd``): a torch optimizer on the meta-gradient.
 
-One place for the plain gradient outer step, shared by the supervised trainer (``outer:``) and the
-RL trainer with ``outer: adam`` / ``outer: sgd`` (``optimizer:``)::
+    g = meta_grads            # MetaAlgorithm.meta_step: MAML's, iMAML's implicit one, Reptile's
+    check g and the meta-loss are finite                  # else nothing moves
+    g *= min(1, grad_clip / ||g||)                        # if outer.grad_clip
+    theta <- Adam(theta, g) or SGD(theta, g)              # outer.lr
 
-    grad(theta) = meta_grads            # from MetaAlgorithm.meta_step, already checked finite
-    grad(theta) *= min(1, clip / ||grad||)                                   # if grad_clip
-    theta <- optimizer.step(theta, grad)                                     # Adam or SGD
+The same gradient application serves PPO's epochs (:mod:`metarl.outer.ppo`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
-from torch.nn.utils import clip_grads_with_norm_
+from torch.nn.utils import clip_grads_with_norm_, get_total_norm
+
+from metarl.core.algorithms.base import MetaAlgorithm, MetaStepResult
+from metarl.core.functional import Params
+from metarl.core.problem import MetaProblem, Tasks
+from metarl.errors import require_finite
+from metarl.outer.base import Average, MetaUpdate, OuterStep
 
 OUTER_OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 
@@ -49,3 +56,53 @@ def apply_meta_gradient(
             [p for p in meta_params.values() if p.grad is not None], grad_clip, grad_norm
         )
     optimizer.step()
+
+
+def meta_step_values(result: MetaStepResult) -> dict[str, Tensor]:
+    """The meta-step's values in the order they were computed, named for an error message."""
+    named: dict[str, Tensor] = {}
+    support = result.metrics.get("support_loss")  # (tasks, inner steps)
+    if support is not None:
+        for step in range(support.shape[1]):
+            named[f"inner support loss at inner step {step}"] = support[:, step]
+    for key in ("query_loss_pre", "query_loss_post"):
+        if key in result.metrics:
+            named[key.replace("_", " ")] = result.metrics[key]
+    named["meta-loss"] = result.meta_loss
+    named.update({f"meta-gradient of {name}": grad for name, grad in result.meta_grads.items()})
+    return named
+
+
+class GradientStep(OuterStep):
+    """Adam or SGD (``outer.kind``) with ``outer.lr`` on the algorithm's meta-gradient."""
+
+    def __init__(
+        self,
+        config: Any,
+        algorithm: MetaAlgorithm,
+        meta_params: Params,
+        average: Average | None = None,
+    ) -> None:
+        super().__init__(config, algorithm, meta_params, average)
+        self.optimizer = make_outer_optimizer(config.kind, meta_params.values(), config.lr)
+
+    def step(self, problem: MetaProblem, tasks: Tasks) -> MetaUpdate:
+        result = self.algorithm.meta_step(self.meta_params, problem, tasks)
+        grad_norm = get_total_norm(list(result.meta_grads.values()))
+        require_finite(
+            result.meta_loss,
+            grad_norm,
+            meta_step_values(result),
+            "Lower inner.lr or outer.lr, or set outer.grad_clip.",
+        )
+        apply_meta_gradient(
+            self.optimizer, self.meta_params, result.meta_grads, grad_norm, self.config.grad_clip
+        )
+        stats = {"outer/meta_loss": result.meta_loss, "outer/grad_norm": grad_norm}
+        return MetaUpdate(stats, result.metrics)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state)

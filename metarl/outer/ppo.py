@@ -16,43 +16,39 @@ update, as in ProMP's ablation "ProMP without KL penalty" (its Fig. 4 shows litt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, cast
 
 import torch
 from torch import Tensor
 
-from metarl.core.algorithms.base import MetaAlgorithm
+from metarl.core.algorithms.base import MetaAlgorithm, map_adapted
 from metarl.core.functional import Params, tree_dot
-from metarl.core.problem import TaskData, Tasks
-from metarl.outer.trpo import KLProblem, map_adapted
+from metarl.core.problem import MetaProblem, TaskData, Tasks
+from metarl.errors import require_finite
+from metarl.outer.base import Average, MetaUpdate, OuterStep
+from metarl.outer.gradient import apply_meta_gradient, meta_step_values
+from metarl.outer.trpo import KLProblem
 
 
 @dataclass(frozen=True)
 class PPOConfig:
-    """Clipped-surrogate outer optimisation (ProMP).
+    """Clipped-surrogate outer optimisation (ProMP); its step size and gradient clipping are
+    ``outer.lr`` and ``outer.grad_clip``.
 
     Attributes:
         epochs: Adam steps on the same meta-batch, each with the adaptation recomputed.
         clip: clipping range epsilon of the importance ratio.
-        lr: Adam step size on the meta-parameters.
-        max_grad_norm: clip the meta-gradient to this global norm before each step (None: off).
     """
 
     epochs: int = 5
     clip: float = 0.2
-    lr: float = 1e-3
-    max_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise ValueError(f"ppo.epochs must be >= 1, got {self.epochs}")
+            raise ValueError(f"outer.ppo.epochs must be >= 1, got {self.epochs}")
         if not 0 < self.clip < 1:
-            raise ValueError(f"ppo.clip must be in (0, 1), got {self.clip}")
-        if not self.lr > 0:
-            raise ValueError(f"ppo.lr must be > 0, got {self.lr}")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(f"ppo.max_grad_norm must be > 0 or null, got {self.max_grad_norm}")
+            raise ValueError(f"outer.ppo.clip must be in (0, 1), got {self.clip}")
 
 
 class ClippedProblem(KLProblem, Protocol):
@@ -87,6 +83,7 @@ def ppo_step(
     tasks: Tasks,
     config: PPOConfig,
     optimizer: torch.optim.Optimizer,
+    grad_clip: float | None = None,
 ) -> dict[str, Tensor]:
     """``config.epochs`` optimizer steps on the clipped post-adaptation surrogate of ``tasks``.
 
@@ -95,8 +92,9 @@ def ppo_step(
         learner_params: the meta-parameters (``MetaLearner.meta_params()``), updated in place.
         problem: the RL meta-problem (``clipped_loss``, ``query_loss``, ``kl``).
         tasks: the meta-batch of task data.
-        config: epochs, clipping and gradient clipping.
-        optimizer: an optimizer over exactly ``learner_params`` (Adam with ``config.lr``).
+        config: epochs and clipping range.
+        optimizer: an optimizer over exactly ``learner_params`` (Adam with ``outer.lr``).
+        grad_clip: clip each epoch's meta-gradient to this global norm (None: off).
 
     Returns:
         Scalars: ``clipped_loss_before`` (first epoch), ``clipped_loss_after``, ``surrogate_after``
@@ -104,7 +102,7 @@ def ppo_step(
         ``grad_norm`` of the first epoch.
 
     Raises:
-        FloatingPointError: a non-finite loss or meta-gradient, naming the epoch; the step of that
+        NonFiniteError: a non-finite loss or meta-gradient, naming the epoch; the step of that
             epoch is not applied.
     """
     objective = ClippedObjective(problem, config.clip)
@@ -116,19 +114,15 @@ def ppo_step(
             for name, param in learner_params.items()
         }
         norm = torch.sqrt(tree_dot(grads, grads))
-        # One host synchronisation per epoch, so that a non-finite update is never applied.
-        if not bool(torch.isfinite(result.meta_loss) & torch.isfinite(norm)):
-            raise FloatingPointError(
-                f"PPO epoch {epoch}: non-finite clipped loss ({result.meta_loss.item()}) or "
-                f"meta-gradient norm ({norm.item()}); lower ppo.lr or inner.lr"
-            )
+        require_finite(
+            result.meta_loss,
+            norm,
+            meta_step_values(replace(result, meta_grads=grads)),
+            f"(PPO epoch {epoch}.) Lower outer.lr or inner.lr.",
+        )
         if epoch == 0:
             loss_before, grad_norm = result.meta_loss, norm
-        for name, param in learner_params.items():
-            param.grad = grads[name]
-        if config.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(list(learner_params.values()), config.max_grad_norm)
-        optimizer.step()
+        apply_meta_gradient(optimizer, learner_params, grads, norm, grad_clip)
 
     with torch.no_grad():
         adapted = algorithm.adapted_params(learner_params, problem, tasks)
@@ -141,6 +135,7 @@ def ppo_step(
             adapted,
             tasks,
         )
+    assert loss_before is not None and grad_norm is not None  # epochs >= 1
     return {
         "clipped_loss_before": loss_before,
         "clipped_loss_after": clipped.mean(),
@@ -148,3 +143,38 @@ def ppo_step(
         "kl": kl.mean(),
         "grad_norm": grad_norm,
     }
+
+
+class PPOStep(OuterStep):
+    """ProMP's clipped epochs with Adam (``outer.lr``, ``outer.grad_clip``, ``outer.ppo``)."""
+
+    needs_trust_region_algorithm = True
+    needs_policy = True
+
+    def __init__(
+        self,
+        config: Any,
+        algorithm: MetaAlgorithm,
+        meta_params: Params,
+        average: Average | None = None,
+    ) -> None:
+        super().__init__(config, algorithm, meta_params, average)
+        self.optimizer = torch.optim.Adam(meta_params.values(), lr=config.lr)
+
+    def step(self, problem: MetaProblem, tasks: Tasks) -> MetaUpdate:
+        stats = ppo_step(
+            self.algorithm,
+            self.meta_params,
+            cast(ClippedProblem, problem),
+            tasks,
+            self.config.ppo,
+            self.optimizer,
+            self.config.grad_clip,
+        )
+        return MetaUpdate({f"outer/{name}": value for name, value in stats.items()})
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state)

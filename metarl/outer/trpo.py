@@ -32,16 +32,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, cast
 
 import torch
 from torch import Tensor
-from torch.func import vjp, vmap
+from torch.func import vjp
 
-from metarl.core.algorithms.base import MetaAlgorithm, stack_outputs
+from metarl.core.algorithms.base import MetaAlgorithm, map_adapted
 from metarl.core.functional import Params, detach, tree_dot
 from metarl.core.problem import MetaProblem, TaskData, Tasks, num_tasks
 from metarl.core.solvers import conjugate_gradient_with_product, hessian_vector_product
+from metarl.outer.base import MetaUpdate, OuterStep
 from metarl.rl.objective import masked_mean
 from metarl.rl.policies import DistParams, Policy, kl
 
@@ -118,18 +119,6 @@ def kl_from_dist_params(problem: KLProblem, dist_params: DistParams, task: TaskD
     policy = problem.policy
     divergence = kl(policy.make_distribution(old), policy.make_distribution(dist_params))
     return masked_mean(divergence, task["query_mask"])
-
-
-def map_adapted(fn: Callable[[Params, TaskData], Any], adapted: Params, tasks: Tasks) -> Any:
-    """Apply ``fn(adapted_i, task_i)`` to every task, stacking outputs along dim 0.
-
-    ``adapted`` holds every task's parameters along a leading task dimension, as returned by
-    ``MetaAlgorithm.adapted_params``; a ``TaskBatch`` runs as one vmapped call.
-    """
-    if isinstance(tasks, dict):
-        return vmap(fn, in_dims=(0, 0))(adapted, tasks)
-    per_task = [{name: value[i] for name, value in adapted.items()} for i in range(len(tasks))]
-    return stack_outputs([fn(a, task) for a, task in zip(per_task, tasks, strict=True)])
 
 
 def subsample_tasks(tasks: Tasks, fraction: float) -> Tasks:
@@ -304,3 +293,21 @@ def trpo_step(
         "grad_norm": grad_norm,
         "step_norm": torch.sqrt(tree_dot(full_step, full_step)) * (fraction if accepted else 0.0),
     }
+
+
+class TRPOStep(OuterStep):
+    """MAML-TRPO's trust-region step (``outer.trpo``); stateless between iterations."""
+
+    needs_trust_region_algorithm = True
+    needs_policy = True
+
+    def step(self, problem: MetaProblem, tasks: Tasks) -> MetaUpdate:
+        stats = trpo_step(
+            self.algorithm,
+            self.meta_params,
+            cast(KLProblem, problem),
+            tasks,
+            self.config.trpo,
+            average=self.average,
+        )
+        return MetaUpdate({f"outer/{name}": value for name, value in stats.items()})

@@ -29,7 +29,8 @@ from metarl.core.adaptation import InnerLoopConfig
 from metarl.core.functional import MODEL_PREFIX, Params, detach, model_params
 from metarl.rl.advantages import compute_advantages
 from metarl.rl.baseline import LinearFeatureBaseline
-from metarl.rl.objective import PolicyGradientProblem, step_on_episodes
+from metarl.rl.episodes import Episodes
+from metarl.rl.objective import PolicyGradientProblem, adapt_on_fresh_episodes
 from metarl.rl.policies import Policy
 from metarl.rl.sampler import MetaSampler
 from metarl.supervised.evaluation import CI_DESCRIPTION, mean_and_ci95, plot_curves
@@ -140,24 +141,28 @@ class AdaptationEvaluator:
         params = {name: value.expand(count, *value.shape).clone() for name, value in theta.items()}
         settings = self.settings
 
-        returns: list[Tensor] = []
-        for step in range(adapt_steps + 1):
+        def sample(step: int, params: Params) -> Episodes:
             env_seed = seed + step * self.sampler.episodes_per_task * count
             episodes = self.sampler.sample(policy, params, tasks, generator, env_seed, True)
-            returns.append(episodes.episode_returns().mean(dim=1))  # (T,)
-            if step == adapt_steps:
-                break
-            episodes = compute_advantages(
+            if step == adapt_steps:  # the last rollout is only scored
+                return episodes
+            return compute_advantages(
                 episodes,
                 settings.gamma,
                 settings.gae_lambda,
                 LinearFeatureBaseline(settings.baseline_reg),
                 settings.normalize_advantages,
             )
-            inner = self.inner
-            if step > 0 and self.later_lr is not None and inner.lr_mode == "fixed":
-                inner = replace(inner, lr=self.later_lr)
-            params = step_on_episodes(problem, params, episodes, frozen, inner, step)
+
+        def inner_at(step: int) -> InnerLoopConfig:
+            if step > 0 and self.later_lr is not None and self.inner.lr_mode == "fixed":
+                return replace(self.inner, lr=self.later_lr)
+            return self.inner
+
+        rollouts, params = adapt_on_fresh_episodes(
+            problem, params, frozen, inner_at, adapt_steps, sample
+        )
+        returns = [episodes.episode_returns().mean(dim=1) for episodes in rollouts]  # (T,) each
         return torch.stack(returns, dim=1), params
 
     def curve(

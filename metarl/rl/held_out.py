@@ -27,6 +27,7 @@ import torch
 import envs
 from metarl.core.adaptation import InnerLoopConfig
 from metarl.core.functional import Params, detach, model_params
+from metarl.errors import ConfigError
 from metarl.rl.config import RLConfig
 from metarl.rl.evaluation import (
     AdaptationEvaluator,
@@ -47,7 +48,6 @@ from metarl.rl.sb3_baselines import (
     load_baseline,
     resolve_env_id,
 )
-from metarl.run.config import ConfigError
 from metarl.run.logger import RunLogger
 
 
@@ -172,7 +172,7 @@ class HeldOutEvaluation:
         ``iteration``."""
         config = self.config
         title = (
-            f"{config.algorithm}-{config.outer} on {config.env.family}, iteration "
+            f"{config.algorithm}-{config.outer.kind} on {config.env.family}, iteration "
             f"{iteration} ({config.evaluation.tasks} held-out tasks)"
         )
         if logger is not None:

@@ -42,7 +42,7 @@ mean_t KL(pi_old(. | s_t) || pi_phi(. | s_t)).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -122,6 +122,30 @@ def step_on_episodes(
 
     with torch.no_grad():
         return vmap(one_task)(params, make_task_batch(episodes))
+
+
+def adapt_on_fresh_episodes(
+    problem: PolicyGradientProblem,
+    params: Params,
+    meta_params: Params,
+    inner_at: Callable[[int], InnerLoopConfig],
+    steps: int,
+    sample: Callable[[int, Params], Episodes],
+) -> tuple[list[Episodes], Params]:
+    """The RL adaptation loop: roll out, step, roll out with the stepped policy, ... (``steps``).
+
+    ``sample(j, params_j)`` returns the episodes (with advantages) of every task's policy after j
+    steps; step j descends on those episodes with ``inner_at(j)`` (training: the run's inner loop;
+    evaluation: a halved step size after the first). Training and evaluation both adapt here.
+
+    Returns:
+        The episodes after 0 .. ``steps`` steps and every task's parameters after ``steps``.
+    """
+    episodes = [sample(0, params)]
+    for step in range(steps):
+        params = step_on_episodes(problem, params, episodes[-1], meta_params, inner_at(step), step)
+        episodes.append(sample(step + 1, params))
+    return episodes, params
 
 
 class PolicyGradientProblem:

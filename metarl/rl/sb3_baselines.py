@@ -320,8 +320,9 @@ def add_baseline(subparsers: Any) -> None:
 
 
 def run_baseline(args: argparse.Namespace) -> int:
+    from metarl.errors import ConfigError
     from metarl.rl.config import RLConfig
-    from metarl.run.config import ConfigError, load_config
+    from metarl.run.config import load_config
 
     try:
         family_id = resolve_env_id(args.env)

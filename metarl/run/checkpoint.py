@@ -16,13 +16,11 @@ from typing import Any
 
 import torch
 
+from metarl.errors import CheckpointError
+
 FORMAT_KEY = "metarl_checkpoint"
 """Marks a file as a metarl checkpoint; the value is the format version."""
 FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, truncated, corrupt or not a metarl checkpoint."""
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:

@@ -20,8 +20,9 @@ from typing import Any
 
 import torch.distributed
 
-from metarl.run.checkpoint import CheckpointError, load_checkpoint
-from metarl.run.config import ConfigError, config_from_dict, config_kind, load_config
+from metarl.errors import CheckpointError, ConfigError, NonFiniteError
+from metarl.run.checkpoint import load_checkpoint
+from metarl.run.config import config_from_dict, config_kind, load_config
 from metarl.run.distributed import (
     DistributedContext,
     DistributedError,
@@ -29,19 +30,7 @@ from metarl.run.distributed import (
     init_distributed,
     shutdown_distributed,
 )
-from metarl.supervised.trainer import (
-    CHECKPOINT_NAME,
-    CONFIG_NAME,
-    EVALUATION_STEM,
-    NonFiniteError,
-    Trainer,
-)
-
-TRAINERS: dict[str, str] = {
-    "supervised": "metarl.supervised.trainer:SupervisedTrainer",
-    "rl": "metarl.rl.trainer:RLTrainer",
-}
-"""Config ``kind`` -> ``"module:Class"`` of the trainer that runs it (imported on first use)."""
+from metarl.run.trainer import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM, Trainer, make_trainer
 
 RESUMABLE_KEYS = ("iterations", "logging", "evaluation", "task.omniglot.data_root")
 """Keys ``--set`` may change when resuming: none of them changes the training numbers."""
@@ -192,8 +181,11 @@ def train_and_report(trainer: Trainer, context: DistributedContext | None) -> in
         if (trainer.run_dir / CHECKPOINT_NAME).exists():
             hint = f"continue with: metarl train --resume {trainer.run_dir}"
         else:
-            every = trainer.config.logging.checkpoint_every
-            hint = f"no checkpoint yet (one is written every {every} iterations); start again"
+            logging = trainer.config.logging
+            hint = (
+                f"no checkpoint yet (one is written every {logging.checkpoint_every} iterations "
+                f"or {logging.checkpoint_minutes:g} minutes); start again"
+            )
         print(f"\ninterrupted; {hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
@@ -210,12 +202,11 @@ def build_trainer(config: Any, run_dir: Path, args: argparse.Namespace) -> Train
     Rank 0 picks a new run folder's name and every rank uses it.
     """
     context = init_distributed(config.device, args.dist_timeout)
-    cls = trainer_class(config)
     if not context.is_distributed:
-        return cls(config, run_dir)
+        return make_trainer(config, run_dir)
     shared = [str(run_dir)]
     torch.distributed.broadcast_object_list(shared, src=0)
-    return cls(config, Path(shared[0]), context=context)
+    return make_trainer(config, Path(shared[0]), context)
 
 
 def prepare_new_run(args: argparse.Namespace) -> Trainer:
@@ -269,16 +260,6 @@ def new_run_dir(config: Any) -> Path:
     while candidate.exists():
         candidate, suffix = base.with_name(f"{base.name}-{suffix}"), suffix + 1
     return candidate
-
-
-def trainer_class(config: Any) -> Callable[[Any, Path], Trainer]:
-    kind = config_kind(config)
-    module_name, _, class_name = TRAINERS[kind].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"{kind} runs are not available in this install ({error})") from None
-    return getattr(module, class_name)
 
 
 def print_report(trainer: Trainer, curves: dict[str, Any], out_dir: Path) -> None:
@@ -367,7 +348,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{unused[0]} does not apply to a {kind} run")
         overrides = [f"{options[name]}={value}" for name, value in given.items()]
         config = load_config(run_dir / CONFIG_NAME, overrides + overrides_of(args))
-        trainer = trainer_class(config)(config, run_dir)
+        trainer = make_trainer(config, run_dir)
         trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_NAME))
     except INPUT_ERRORS as error:
         return fail(str(error))

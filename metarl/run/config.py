@@ -1,19 +1,26 @@
-"""Typed run configurations: frozen dataclasses loaded from commented YAML files.
+"""Typed run configurations: one base of shared fields and checks, loaded from commented YAML.
 
-A config file is a nested mapping whose keys are the fields of a frozen dataclass
-(:class:`SupervisedConfig` for ``kind: supervised``, the RL config for ``kind: rl``). Loading is
-strict: an unknown key names the valid ones (with the closest match), a value of the wrong type
-names the expected type, and each dataclass validates its values in ``__post_init__``, so every
-mistake surfaces as one :class:`ConfigError` before any work starts. ``--set a.b=value``
-overrides are parsed with :func:`yaml.safe_load` and applied to the mapping before validation.
-The resolved config is written back as YAML with each field's docstring as a comment above it.
-The generic mapping <-> dataclass machinery is :mod:`metarl.run.config_schema`.
+A config file is a nested mapping whose keys are the fields of a frozen dataclass: a subclass of
+:class:`RunConfig` chosen by the top-level ``kind`` (``supervised``:
+:class:`metarl.supervised.config.SupervisedConfig`, ``rl``: :class:`metarl.rl.config.RLConfig`).
+:class:`RunConfig` holds what every run has (name, seed, device, dtype, threads, algorithm,
+iterations, meta-batch, inner loop, algorithm settings, the ``outer:`` step, logging) and checks it
+once; each kind adds its task distribution, model and evaluation. Loading is strict: an unknown
+key names the valid ones (with the closest match), a value of the wrong type names the expected
+type, and each dataclass validates its values in ``__post_init__``, so every mistake surfaces as
+one :class:`~metarl.errors.ConfigError` before any work starts. ``--set a.b=value`` overrides are
+parsed with :func:`yaml.safe_load` and applied to the mapping before validation. The resolved
+config is written back as YAML with each field's docstring as a comment above it. The generic
+mapping <-> dataclass machinery is :mod:`metarl.run.config_schema`.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import importlib
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,91 +31,33 @@ import yaml
 
 from metarl.core.adaptation import InnerLoopConfig
 from metarl.core.algorithms import ALGORITHMS, HFMAMLConfig, IMAMLConfig, make_algorithm
+from metarl.errors import ConfigError
+from metarl.outer import OuterConfig
 from metarl.run.config_schema import (
-    ConfigError,
     apply_overrides,
     from_mapping,
     plain_values,
     suggestion,
     yaml_lines,
 )
-from metarl.supervised.models import ModelConfig
-from metarl.supervised.tasks import TASK_FAMILIES
-from metarl.supervised.tasks.omniglot import OmniglotConfig
-from metarl.supervised.tasks.sinusoid import SinusoidConfig
 
-# --------------------------------------------------------------------------------------------
-# The supervised run configuration
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OuterConfig:
-    """The outer (meta) optimizer that applies the meta-gradient to the meta-parameters."""
-
-    optimizer: Literal["adam", "sgd"] = "adam"
-    """Torch optimizer for the meta-parameters: ``adam`` (MAML paper) or plain ``sgd``."""
-    lr: float = 1e-3
-    """Outer learning rate beta (MAML paper: Adam with 1e-3)."""
-    grad_clip: float | None = None
-    """Clip the meta-gradient to this global L2 norm; ``null`` leaves it unclipped."""
-
-    def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ConfigError(f"outer.lr must be > 0, got {self.lr}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ConfigError(f"outer.grad_clip must be > 0 or null, got {self.grad_clip}")
-
-
-@dataclass(frozen=True)
-class TaskConfig:
-    """Which task family to meta-train on, and the settings of each family."""
-
-    family: str = "sinusoid"
-    """Task family, one of ``metarl list``'s task families (``sinusoid``, ``omniglot``)."""
-    sinusoid: SinusoidConfig = field(default_factory=SinusoidConfig)
-    """Settings of the sinusoid regression family (used when ``family: sinusoid``)."""
-    omniglot: OmniglotConfig = field(default_factory=OmniglotConfig)
-    """Settings of the Omniglot classification family (used when ``family: omniglot``)."""
-
-    def __post_init__(self) -> None:
-        if self.family not in TASK_FAMILIES:
-            raise ConfigError(
-                f"task.family {self.family!r} is not a task family; "
-                f"choose one of {sorted(TASK_FAMILIES)}" + suggestion(self.family, TASK_FAMILIES)
-            )
-
-    @property
-    def family_config(self) -> Any:
-        """The settings of the selected family (``self.sinusoid`` for ``family: sinusoid``)."""
-        return getattr(self, self.family)
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """Held-out adaptation curves: loss (and accuracy) after 0..steps inner steps on new tasks."""
+    """Held-out adaptation: the settings every kind of run shares."""
 
-    tasks: int = 600
-    """Number of held-out test tasks (MAML paper: 600)."""
-    steps: int = 10
-    """Inner steps at test time; the curve reports every step from 0 to this."""
-    support_sizes: tuple[int, ...] = (5, 10, 20)
-    """Support points (shots) per test task; one curve each (MAML paper: K = 5, 10, 20)."""
+    tasks: int = 40
+    """Number of held-out tasks."""
     seed: int = 1_000_003
-    """Seed of the test-task generator, separate from the training seed (held-out tasks)."""
+    """Seed of the held-out tasks (and their rollouts), separate from the training seed."""
     every: int = 0
     """Also evaluate every this many iterations during training; 0 evaluates only at the end."""
 
     def __post_init__(self) -> None:
         if self.tasks < 1:
             raise ConfigError(f"evaluation.tasks must be >= 1, got {self.tasks}")
-        if self.steps < 0:
-            raise ConfigError(f"evaluation.steps must be >= 0, got {self.steps}")
-        if not self.support_sizes or any(k < 1 for k in self.support_sizes):
-            raise ConfigError(
-                "evaluation.support_sizes must be a non-empty list of positive sizes, "
-                f"got {list(self.support_sizes)}"
-            )
         if self.seed < 0:
             raise ConfigError(f"evaluation.seed must be >= 0, got {self.seed}")
         if self.every < 0:
@@ -127,6 +76,9 @@ class LoggingConfig:
     """Write training metrics to TensorBoard every this many iterations."""
     checkpoint_every: int = 1000
     """Write a checkpoint every this many iterations (and always after the last one)."""
+    checkpoint_minutes: float = 5.0
+    """Also write a checkpoint once this many minutes of training have passed since the last one,
+    so an interrupted run never loses more than this; 0 checkpoints by count alone."""
     progress: bool = True
     """Show a progress bar with ETA and the latest meta-loss on the console."""
 
@@ -137,55 +89,55 @@ class LoggingConfig:
             raise ConfigError(f"logging.log_every must be >= 1, got {self.log_every}")
         if self.checkpoint_every < 1:
             raise ConfigError(f"logging.checkpoint_every must be >= 1, got {self.checkpoint_every}")
-
-
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+        if self.checkpoint_minutes < 0:
+            raise ConfigError(
+                "logging.checkpoint_minutes must be >= 0 (0: by count only), "
+                f"got {self.checkpoint_minutes}"
+            )
 
 
 @dataclass(frozen=True)
-class SupervisedConfig:
-    """A supervised meta-learning run: task family, model, meta-algorithm and outer optimizer."""
+class RunConfig:
+    """What every meta-training run has; ``kind: supervised`` and ``kind: rl`` extend it."""
 
     name: str = "run"
     """Run name; the run folder is ``<logging.run_root>/<name>-<time>``."""
     seed: int = 0
-    """Seed of the model initialisation and of the training-task generator."""
+    """Seed of the model initialisation, the training tasks and (RL) every rollout."""
     device: str = "cpu"
-    """Torch device: ``cpu``, ``cuda`` or ``cuda:N``."""
+    """Torch device: ``cpu``, ``cuda`` or ``cuda:N`` (RL envs step on the CPU)."""
     dtype: Literal["float32", "float64"] = "float32"
-    """Floating-point precision of the model and the tasks."""
+    """Floating-point precision of the model, the tasks and the episodes."""
     threads: int = 0
     """CPU threads for torch's kernels (``torch.set_num_threads``, set for the whole process when
     the trainer is built); 0 keeps torch's default."""
     algorithm: str = "maml"
-    """Meta-algorithm, one of ``metarl list``'s algorithms (maml, fomaml, metasgd, ...)."""
+    """Meta-algorithm, one of ``metarl list``'s algorithms (maml, fomaml, metasgd, reptile, imaml,
+    hfmaml)."""
     iterations: int = 70_000
-    """Outer (meta) iterations, one meta-batch each (MAML paper, sinusoid: 70,000)."""
+    """Outer (meta) iterations, one meta-batch each."""
     meta_batch_size: int = 25
-    """Tasks per meta-batch (MAML paper, sinusoid: 25)."""
-    vectorize: bool = True
-    """Adapt all tasks of a meta-batch in one vmapped call (``false``: a Python loop)."""
+    """Tasks per meta-batch."""
     inner: InnerLoopConfig = field(default_factory=InnerLoopConfig)
-    """Inner loop: steps, step size and whether it is learned (MAML paper: 1 step, 0.01)."""
+    """Inner loop: steps, step size and whether it is learned."""
     imaml: IMAMLConfig = field(default_factory=IMAMLConfig)
     """iMAML settings (used when ``algorithm: imaml``)."""
     hfmaml: HFMAMLConfig = field(default_factory=HFMAMLConfig)
     """Hessian-free MAML settings (used when ``algorithm: hfmaml``)."""
     outer: OuterConfig = field(default_factory=OuterConfig)
-    """Outer optimizer (MAML paper: Adam, 1e-3)."""
-    task: TaskConfig = field(default_factory=TaskConfig)
-    """Task family and its settings."""
-    model: ModelConfig = field(default_factory=ModelConfig)
-    """Network (MAML paper, sinusoid: MLP with two hidden layers of 40 ReLU units)."""
+    """Outer step: kind (adam, sgd, trpo, ppo), step size, clipping and the trpo / ppo settings."""
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    """Held-out adaptation evaluation at the end of training."""
+    """Held-out adaptation evaluation at the end of training (and every ``evaluation.every``)."""
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     """Run folder, TensorBoard and checkpoint cadence."""
+
+    problem_kind = "supervised"
+    """What the outer step can rely on (``rl``: policies with a KL divergence); not a key."""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", self.name):
             raise ConfigError(
-                f"name must be a non-empty folder-safe name (letters, digits, _ . + -), "
+                "name must be a non-empty folder-safe name (letters, digits, _ . + -), "
                 f"got {self.name!r}"
             )
         if self.seed < 0:
@@ -207,6 +159,7 @@ class SupervisedConfig:
                 f"evaluation.seed equals seed ({self.seed}), so the test tasks would be the "
                 "training tasks; give evaluation a seed of its own"
             )
+        self.outer.check_algorithm(self.algorithm, self.problem_kind)
         try:
             make_algorithm(self.algorithm, self.inner, self.imaml, self.hfmaml)
         except ValueError as error:
@@ -242,7 +195,7 @@ def check_device(device: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 CONFIG_KINDS: dict[str, str] = {
-    "supervised": "metarl.run.config:SupervisedConfig",
+    "supervised": "metarl.supervised.config:SupervisedConfig",
     "rl": "metarl.rl.config:RLConfig",
 }
 """``kind`` -> ``"module:Class"`` of its config dataclass (imported on first use)."""
@@ -285,9 +238,11 @@ def config_from_dict(data: Mapping[str, Any], overrides: Sequence[str] = ()) -> 
         raise ConfigError(
             f"a config must be a mapping of keys to values, got {type(data).__name__}"
         )
-    data = apply_overrides(data, overrides)
-    kind = data.pop("kind", DEFAULT_KIND)
-    return from_mapping(config_class(kind), data)
+    kind = data.get("kind", DEFAULT_KIND)
+    cls = config_class(kind)
+    data = migrate_legacy_keys(apply_overrides(migrate_legacy_keys(data, cls), overrides), cls)
+    data.pop("kind", None)
+    return from_mapping(cls, data)
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Any:
@@ -329,3 +284,61 @@ def save_config(config: Any, path: str | Path) -> None:
     ]
     lines += yaml_lines(config, indent=0)
     Path(path).write_text("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Configs of the schema before the shared ``outer:`` section (metarl 0.1)
+# --------------------------------------------------------------------------------------------
+
+
+def migrate_legacy_keys(data: Mapping[str, Any], cls: type) -> dict[str, Any]:
+    """Rewrite the keys of the earlier schema into the shared ``outer:`` section, with a warning.
+
+    ``outer: trpo`` (a bare kind) is kept as a shorthand for ``outer: {kind: trpo}``, so
+    ``--set outer=ppo`` works. The earlier keys ``outer.optimizer`` (supervised), ``trpo:``,
+    ``ppo:`` and ``optimizer:`` (RL) move to ``outer.kind``, ``outer.trpo``, ``outer.ppo`` and
+    ``outer.lr`` / ``outer.grad_clip`` (PPO's ``lr`` and ``max_grad_norm`` too, when PPO is the
+    outer step), so configs and checkpoints written before the change keep working unchanged.
+    """
+    data = copy.deepcopy(dict(data))
+    outer = data.get("outer")
+    if isinstance(outer, str):
+        data["outer"] = outer = {"kind": outer}
+    moved: list[str] = []
+    if isinstance(outer, dict) and "optimizer" in outer:
+        outer["kind"] = outer.pop("optimizer")
+        moved.append("outer.optimizer -> outer.kind")
+    legacy = {key: data.pop(key) for key in ("trpo", "ppo", "optimizer") if key in data}
+    if legacy:
+        if not isinstance(outer, dict):
+            outer = data["outer"] = {}
+        kind = outer.get("kind", _default_outer_kind(cls))
+        for key, section in legacy.items():
+            section = dict(section) if isinstance(section, Mapping) else section
+            if key == "optimizer" and isinstance(section, dict):
+                if kind in ("adam", "sgd"):
+                    outer.update(section)
+                moved.append("optimizer.lr/grad_clip -> outer.lr/grad_clip")
+                continue
+            if key == "ppo" and isinstance(section, dict):
+                lr, clip = section.pop("lr", None), section.pop("max_grad_norm", None)
+                if kind == "ppo":
+                    outer.update({"lr": lr} if lr is not None else {})
+                    outer.update({"grad_clip": clip} if clip is not None else {})
+                moved.append("ppo.lr/max_grad_norm -> outer.lr/grad_clip")
+            outer[key] = section
+            moved.append(f"{key} -> outer.{key}")
+    if moved:
+        warnings.warn(
+            "config keys of the earlier schema were moved: "
+            + "; ".join(moved)
+            + " (write them there to silence this)",
+            stacklevel=3,
+        )
+    return data
+
+
+def _default_outer_kind(cls: type) -> str:
+    outer = next(f for f in dataclasses.fields(cls) if f.name == "outer")
+    factory = outer.default_factory
+    return factory().kind if factory is not dataclasses.MISSING else OuterConfig().kind

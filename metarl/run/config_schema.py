@@ -24,11 +24,9 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from metarl.errors import ConfigError
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A config file, override or value is wrong; the message names the key and the fix."""
 
 
 # --------------------------------------------------------------------------------------------

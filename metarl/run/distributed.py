@@ -129,9 +129,10 @@ class DistributedContext:
 
 
 class ShardedAlgorithm(MetaAlgorithm):
-    """A meta-algorithm run on this rank's share of the tasks, its meta-loss and meta-gradient
-    averaged over all ranks (task-weighted), so every outer optimizer built on ``meta_step``
-    (TRPO's gradient, PPO's epochs, Adam, SGD) takes the single-process step on every rank."""
+    """A meta-algorithm run on this rank's share of the tasks, its meta-loss, meta-gradient and
+    metrics averaged over all ranks (task-weighted), so every outer step built on ``meta_step``
+    (Adam, SGD, TRPO's gradient, PPO's epochs) takes the single-process step on every rank.
+    Per-task metrics become their mean over all tasks (a task dimension of one)."""
 
     supports_learned_lr = True  # the wrapped algorithm has checked its own inner config
 
@@ -143,12 +144,15 @@ class ShardedAlgorithm(MetaAlgorithm):
 
     def meta_step(self, meta_params: Params, problem: MetaProblem, tasks: Tasks) -> MetaStepResult:
         result = self.algorithm.meta_step(meta_params, problem, tasks)
-        names = list(result.meta_grads)
-        reduced = self.context.task_mean(
-            [result.meta_loss, *(result.meta_grads[n] for n in names)], num_tasks(tasks)
-        )
+        grads, metrics = result.meta_grads, result.metrics
+        local = [result.meta_loss, *grads.values(), *(m.mean(dim=0) for m in metrics.values())]
+        reduced = self.context.task_mean(local, num_tasks(tasks))
+        meta_loss, rest = reduced[0], reduced[1:]
         return MetaStepResult(
-            reduced[0], dict(zip(names, reduced[1:], strict=True)), result.metrics, num_tasks(tasks)
+            meta_loss=meta_loss,
+            meta_grads=dict(zip(grads, rest[: len(grads)], strict=True)),
+            metrics={k: v.unsqueeze(0) for k, v in zip(metrics, rest[len(grads) :], strict=True)},
+            num_tasks=num_tasks(tasks),
         )
 
     def adapt_task(self, meta_params: Params, problem: MetaProblem, task: TaskData) -> Params:

@@ -1,8 +1,9 @@
 """Adaptation curves on held-out tasks: query loss (and accuracy) after 0, 1, ..., n inner steps.
 
-Starting from the meta-learned parameters, each held-out task takes the algorithm's own inner
-steps (:func:`~metarl.core.adaptation.inner_step`, with its fixed or learned step sizes) on its
-support set, and the query set is scored after every step. Numbers are reported as the mean over
+Starting from the meta-learned parameters, each held-out task adapts with the algorithm's own
+inner solve (:meth:`~metarl.core.algorithms.MetaAlgorithm.adaptation_curve`: the k-step loop with
+its fixed or learned step sizes, or iMAML's proximal solve) on its support set, and the query set
+is scored after every step. Numbers are reported as the mean over
 tasks with a 95% confidence interval of the mean, ``1.96 * s / sqrt(n)`` (normal approximation;
 ``s`` is the sample standard deviation over the ``n`` tasks, as in the MAML paper's tables).
 """
@@ -20,9 +21,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from metarl.core.adaptation import inner_step
-from metarl.core.algorithms import MetaAlgorithm, map_tasks
-from metarl.core.functional import Params, detach, model_params
+from metarl.core.algorithms import MetaAlgorithm
+from metarl.core.functional import Params, detach
 from metarl.core.problem import MetaProblem, TaskData, Tasks, num_tasks
 
 Z_95 = 1.96
@@ -93,23 +93,16 @@ def evaluate_adaptation(
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    inner = algorithm.inner
 
-    def task_curve(meta_params: Params, task: TaskData) -> tuple[Tensor, dict[str, Tensor]]:
-        def support_loss(params: Params) -> Tensor:
-            return problem.support_loss(params, task)
-
-        params = model_params(meta_params)
-        losses, metrics = [problem.query_loss(params, task)], [problem.query_metrics(params, task)]
-        for step in range(max_steps):
-            params, _ = inner_step(params, support_loss, meta_params, inner, step)
-            losses.append(problem.query_loss(params, task))
-            metrics.append(problem.query_metrics(params, task))
-        return torch.stack(losses), {k: torch.stack([m[k] for m in metrics]) for k in metrics[0]}
+    def score(params: Params, task: TaskData) -> tuple[Tensor, dict[str, Tensor]]:
+        return problem.query_loss(params, task), problem.query_metrics(params, task)
 
     frozen = detach(meta_params)
     with torch.no_grad():
-        chunks = [map_tasks(task_curve, frozen, chunk) for chunk in _split(tasks, chunk_size)]
+        chunks = [
+            algorithm.adaptation_curve(frozen, problem, chunk, max_steps, score)
+            for chunk in _split(tasks, chunk_size)
+        ]
     losses = torch.cat([loss for loss, _ in chunks])  # (tasks, max_steps + 1)
     loss_mean, loss_ci = mean_and_ci95(losses)
     accuracy_mean = accuracy_ci = None

@@ -82,8 +82,8 @@ class RecordingMAML(MAML):
 def test_epochs_recompute_adaptation_and_lower_the_clipped_loss(setup):
     learner, _, problem, tasks = setup
     algorithm = RecordingMAML(learner.inner)
-    config = PPOConfig(epochs=4, lr=1e-2)
-    optimizer = torch.optim.Adam(learner.parameters(), lr=config.lr)
+    config = PPOConfig(epochs=4)
+    optimizer = torch.optim.Adam(learner.parameters(), lr=1e-2)
     stats = ppo_step(algorithm, learner.meta_params(), problem, tasks, config, optimizer)
 
     assert len(algorithm.seen) == config.epochs
@@ -100,18 +100,20 @@ def test_epochs_recompute_adaptation_and_lower_the_clipped_loss(setup):
 
 def test_one_epoch_is_one_adam_step_on_the_meta_gradient(setup):
     learner, algorithm, problem, tasks = setup
-    config = PPOConfig(epochs=1, lr=1e-3, max_grad_norm=1e-3)
+    config, lr, max_grad_norm = PPOConfig(epochs=1), 1e-3, 1e-3
     grads = algorithm.meta_step(learner.meta_params(), ClippedObjective(problem, 0.2), tasks)
     norm = torch.sqrt(sum((g**2).sum() for g in grads.meta_grads.values()))
     start = {k: v.detach().clone() for k, v in learner.meta_params().items()}
-    optimizer = torch.optim.Adam(learner.parameters(), lr=config.lr)
-    stats = ppo_step(algorithm, learner.meta_params(), problem, tasks, config, optimizer)
+    optimizer = torch.optim.Adam(learner.parameters(), lr=lr)
+    stats = ppo_step(
+        algorithm, learner.meta_params(), problem, tasks, config, optimizer, max_grad_norm
+    )
     torch.testing.assert_close(stats["grad_norm"], norm)
     # The first Adam step moves by lr * g / (|g| + eps), g the gradient after norm clipping.
-    clip = min(1.0, config.max_grad_norm / (norm.item() + 1e-6))
+    clip = min(1.0, max_grad_norm / (norm.item() + 1e-6))
     for name, value in learner.meta_params().items():
         grad = grads.meta_grads[name] * clip
-        expected = start[name] - config.lr * grad / (grad.abs() + 1e-8)
+        expected = start[name] - lr * grad / (grad.abs() + 1e-8)
         torch.testing.assert_close(value.detach(), expected)
 
 
@@ -134,9 +136,7 @@ def test_non_finite_gradient_stops_before_any_update(setup):
         assert torch.equal(value.detach(), start[name])
 
 
-@pytest.mark.parametrize(
-    ("field", "value"), [("epochs", 0), ("clip", 0.0), ("lr", -1.0), ("max_grad_norm", 0.0)]
-)
+@pytest.mark.parametrize(("field", "value"), [("epochs", 0), ("clip", 0.0)])
 def test_config_rejects_bad_values(field, value):
-    with pytest.raises(ValueError, match=f"ppo.{field}"):
+    with pytest.raises(ValueError, match=f"outer.ppo.{field}"):
         PPOConfig(**{field: value})

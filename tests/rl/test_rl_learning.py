@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from metarl.rl.trainer import RLTrainer
 from metarl.run.config import load_config
+from metarl.run.trainer import make_trainer
 
 CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "navigation2d_maml_trpo.yaml"
 
@@ -29,7 +29,7 @@ def test_navigation2d_maml_trpo_adapts_in_one_step(tmp_path):
             f"logging.run_root={tmp_path}",
         ],
     )
-    trainer = RLTrainer(config, tmp_path / "run")
+    trainer = make_trainer(config, tmp_path / "run")
     start = time.perf_counter()
     curves = trainer.train()
     print(f"\n{trainer.summary(curves)}\n{time.perf_counter() - start:.0f} s")

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from metarl.errors import ConfigError, NonFiniteError
 from metarl.rl.config import PolicyConfig, RLConfig
 from metarl.rl.objective import step_on_episodes
 from metarl.rl.sb3_baselines import BaselineSettings, default_baseline_dir, train_baseline
-from metarl.rl.trainer import RLTrainer
-from metarl.run.config import ConfigError, config_from_dict, load_config
-from metarl.supervised.trainer import NonFiniteError
+from metarl.run.config import config_from_dict, load_config
+from metarl.run.trainer import make_trainer
 
 TINY = {
     "kind": "rl",
@@ -24,7 +24,7 @@ TINY = {
     "horizon": 10,
     "iterations": 2,
     "policy": {"hidden": [8], "activation": "tanh"},
-    "trpo": {"cg_iterations": 3},
+    "outer": {"kind": "trpo", "trpo": {"cg_iterations": 3}},
     "evaluation": {"tasks": 3, "adapt_steps": 1},
     "logging": {"progress": False, "checkpoint_every": 1},
 }
@@ -39,7 +39,7 @@ def params_of(trainer):
 
 
 def test_train_writes_the_run_folder(tmp_path):
-    trainer = RLTrainer(tiny_config(tmp_path), tmp_path / "run")
+    trainer = make_trainer(tiny_config(tmp_path), tmp_path / "run")
     curves = trainer.train()
     run = tmp_path / "run"
     for name in ("config.yaml", "checkpoint.pt", "evaluation.json", "evaluation.png"):
@@ -56,65 +56,70 @@ def test_train_writes_the_run_folder(tmp_path):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["outer=trpo"],
-        ["outer=ppo", "ppo.epochs=2"],
-        ["outer=adam", "algorithm=fomaml"],
-        ["outer=sgd", "algorithm=reptile", "optimizer.lr=0.5"],
-        ["outer=adam", "algorithm=imaml", "inner.steps=2"],
-        ["outer=trpo", "algorithm=metasgd", "inner_loss=dice"],
-        ["outer=trpo", "inner_loss=reinforce", "inner.steps=2"],
+        ["outer.kind=trpo"],
+        ["outer.kind=ppo", "outer.ppo.epochs=2"],
+        ["outer.kind=adam", "algorithm=fomaml"],
+        ["outer.kind=sgd", "algorithm=reptile", "outer.lr=0.5"],
+        ["outer.kind=adam", "algorithm=imaml", "inner.steps=2"],
+        ["outer.kind=trpo", "algorithm=metasgd", "inner_loss=dice"],
+        ["outer.kind=trpo", "inner_loss=reinforce", "inner.steps=2"],
     ],
 )
 def test_every_outer_step_updates_the_policy(tmp_path, overrides):
-    trainer = RLTrainer(tiny_config(tmp_path, *overrides), tmp_path / "run")
+    trainer = make_trainer(tiny_config(tmp_path, *overrides), tmp_path / "run")
     before = params_of(trainer)
     result = trainer.train_iteration()
     after = params_of(trainer)
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert set(result.seconds) == {"sampling", "adaptation", "outer"}
-    assert result.returns_pre.shape == result.returns_post.shape == (3,)
+    sampled = result.batch.details
+    assert sampled.returns_pre.shape == sampled.returns_post.shape == (3,)
     assert all(torch.isfinite(v).all() for v in result.metrics.values())
 
 
 @pytest.mark.parametrize(("algorithm", "sampled"), [("maml", 3), ("reptile", 3), ("imaml", 1)])
 def test_each_inner_step_samples_with_the_policy_adapted_so_far(tmp_path, algorithm, sampled):
     outer = "trpo" if algorithm == "maml" else "sgd"
-    config = tiny_config(tmp_path, f"algorithm={algorithm}", f"outer={outer}", "inner.steps=3")
-    trainer = RLTrainer(config, tmp_path / "run")
-    _, supports, query, _ = trainer.collect(0)
+    config = tiny_config(tmp_path, f"algorithm={algorithm}", f"outer.kind={outer}", "inner.steps=3")
+    trainer = make_trainer(config, tmp_path / "run")
+    experiment = trainer.experiment
+    details = experiment.draw(0, lambda phase: None).details
+    supports, query = details.supports, details.query
     assert len(supports) == sampled
     meta_params = trainer.learner.meta_params()
-    params = {k: v.detach().expand(3, *v.shape) for k, v in trainer.policy.named_parameters()}
+    params = {k: v.detach().expand(3, *v.shape) for k, v in experiment.policy.named_parameters()}
     for step in range(1, sampled):
         params = step_on_episodes(
-            trainer.problem,
+            experiment.problem,
             params,
             supports[step - 1],
             meta_params,
-            trainer.algorithm.inner,
+            experiment.algorithm.inner,
             step - 1,
         )
         episodes = supports[step]  # (H, T, E, ...): the stored log-probs are the sampling policy's
         log_probs = torch.func.vmap(
-            lambda p, obs, act: trainer.policy.distribution(p, obs).log_prob(act),
+            lambda p, obs, act: experiment.policy.distribution(p, obs).log_prob(act),
             in_dims=(0, 1, 1),
             out_dims=1,
         )(params, episodes.observations, episodes.actions)
         torch.testing.assert_close(log_probs * episodes.mask, episodes.log_probs)
-    metrics = trainer.train_iteration().metrics  # iteration 0 again: the same episodes
+    result = trainer.train_iteration()  # iteration 0 again: the same episodes
+    metrics = result.metrics
     assert {f"train/return_step{j}" for j in range(1, sampled)} <= set(metrics)
     env_steps = sum(episodes.mask.sum() for episodes in [*supports, query])
-    assert metrics["perf/env_steps"] == env_steps
+    counted = metrics["perf/env_steps_per_s"].double() * result.seconds["sampling"]
+    torch.testing.assert_close(counted, env_steps.double(), rtol=1e-6, atol=0.0)
 
 
 def test_resumed_run_continues_identically(tmp_path):
-    straight = RLTrainer(tiny_config(tmp_path, "iterations=3"), tmp_path / "straight")
+    straight = make_trainer(tiny_config(tmp_path, "iterations=3"), tmp_path / "straight")
     straight_metrics = [straight.train_iteration().metrics for _ in range(3)]
 
-    first = RLTrainer(tiny_config(tmp_path, "iterations=1"), tmp_path / "resumed")
+    first = make_trainer(tiny_config(tmp_path, "iterations=1"), tmp_path / "resumed")
     first.train()
     config = tiny_config(tmp_path, "iterations=3")
-    resumed = RLTrainer(config, tmp_path / "resumed")
+    resumed = make_trainer(config, tmp_path / "resumed")
     resumed.restore()
     assert resumed.iteration == 1
     assert straight.iteration == 3
@@ -128,30 +133,31 @@ def test_resumed_run_continues_identically(tmp_path):
 
 
 def test_resume_restores_the_ppo_optimizer_state(tmp_path):
-    config = tiny_config(tmp_path, "outer=ppo", "ppo.epochs=2", "iterations=1")
-    trainer = RLTrainer(config, tmp_path / "run")
+    config = tiny_config(tmp_path, "outer.kind=ppo", "outer.ppo.epochs=2", "iterations=1")
+    trainer = make_trainer(config, tmp_path / "run")
     trainer.train()
-    restored = RLTrainer(config, tmp_path / "run")
+    restored = make_trainer(config, tmp_path / "run")
     restored.restore()
     assert (
-        restored.optimizer.state_dict()["state"].keys()
-        == trainer.optimizer.state_dict()["state"].keys()
+        restored.outer.optimizer.state_dict()["state"].keys()
+        == trainer.outer.optimizer.state_dict()["state"].keys()
     )
-    step = restored.optimizer.state_dict()["state"][0]["step"]
+    step = restored.outer.optimizer.state_dict()["state"][0]["step"]
     assert float(step) == 2.0
 
 
 def test_non_finite_reward_stops_with_the_iteration_named(tmp_path, monkeypatch):
-    trainer = RLTrainer(tiny_config(tmp_path), tmp_path / "run")
+    trainer = make_trainer(tiny_config(tmp_path), tmp_path / "run")
     before = params_of(trainer)
-    sample = trainer.sampler.sample
+    sampler = trainer.experiment.sampler
+    sample = sampler.sample
 
     def poisoned(*args, **kwargs):
         episodes = sample(*args, **kwargs)
         return episodes.replace(rewards=episodes.rewards * float("nan"))
 
-    monkeypatch.setattr(trainer.sampler, "sample", poisoned)
-    with pytest.raises(NonFiniteError, match="meta-iteration 1"):
+    monkeypatch.setattr(sampler, "sample", poisoned)
+    with pytest.raises(NonFiniteError, match=r"\(iteration 1;"):
         trainer.train_iteration()
     for key, value in params_of(trainer).items():
         assert torch.equal(value, before[key])
@@ -161,8 +167,8 @@ def test_non_finite_reward_stops_with_the_iteration_named(tmp_path, monkeypatch)
     ("overrides", "message"),
     [
         (["env.id=metarl/Navigation-v0"], "did you mean 'metarl/Navigation2D-v0'"),
-        (["algorithm=reptile"], "outer: trpo needs"),
-        (["outer=lbfgs"], "outer must be one of"),
+        (["algorithm=reptile"], "outer.kind: trpo needs"),
+        (["outer=lbfgs"], "outer.kind 'lbfgs' is unknown"),
         (["gamma=1.5"], "gamma must be in"),
         (["sampler_backend=mjx"], "sampler_backend 'mjx' is unknown"),
         (["policy.activation=gelu"], "policy.activation must be one of"),
@@ -185,7 +191,7 @@ def test_shipped_configs_load():
 
 
 def test_evaluation_is_reproducible_and_starts_from_the_sampling_policy(tmp_path):
-    trainer = RLTrainer(tiny_config(tmp_path), tmp_path / "run")
+    trainer = make_trainer(tiny_config(tmp_path), tmp_path / "run")
     first = trainer.evaluate()
     second = trainer.evaluate()
     assert first["meta-learned"] == second["meta-learned"]
@@ -210,7 +216,7 @@ def test_evaluation_scores_saved_baselines_on_the_same_plot(tmp_path):
     for kind in ("pretrained", "oracle"):
         folder = default_baseline_dir(config.logging.run_root, kind, config.env.id)
         train_baseline(kind, config.env.id, settings, folder)
-    trainer = RLTrainer(config, tmp_path / "run")
+    trainer = make_trainer(config, tmp_path / "run")
     curves = trainer.evaluate_to(tmp_path / "out")
     assert set(curves) == {"meta-learned", "random init", "pretrained", "oracle"}
     assert curves["pretrained"].steps == [0, 1]
@@ -221,12 +227,13 @@ def test_evaluation_scores_saved_baselines_on_the_same_plot(tmp_path):
 def test_missing_baseline_folder_is_a_config_error(tmp_path):
     config = tiny_config(tmp_path, f"evaluation.baselines=[{tmp_path / 'nothing'}]")
     with pytest.raises(ConfigError, match=r"holds no policy\.pt"):
-        RLTrainer(config, tmp_path / "run").evaluate()
+        make_trainer(config, tmp_path / "run").evaluate()
 
 
 def test_navigation_rollout_plot(tmp_path):
-    trainer = RLTrainer(tiny_config(tmp_path, "evaluation.video=true"), tmp_path / "run")
-    path = trainer.record_rollouts(tmp_path / "out")
+    trainer = make_trainer(tiny_config(tmp_path, "evaluation.video=true"), tmp_path / "run")
+    experiment = trainer.experiment
+    path = experiment.held_out.record_rollouts(trainer.learner.meta_params(), tmp_path / "out")
     assert path.name == "rollout.png" and path.stat().st_size > 0
 
 
@@ -234,14 +241,14 @@ VIDEO_WITHOUT_RENDERER = """
 import sys
 from pathlib import Path
 
-from metarl.run.config import ConfigError
-from metarl.rl.trainer import RLTrainer
+from metarl.errors import ConfigError
+from metarl.run.trainer import make_trainer
 from test_trainer import tiny_config
 
 root = Path(sys.argv[1])
 config = tiny_config(root, "env.id=metarl/HalfCheetahVel-v0", "evaluation.video=true")
 try:
-    RLTrainer(config, root / "run")
+    make_trainer(config, root / "run")
 except ConfigError as error:
     print("CONFIG ERROR:", error)
 """
@@ -290,7 +297,7 @@ def test_mujoco_rollout_gif_or_a_clear_message(tmp_path):
 def test_threads_setting_is_applied(tmp_path):
     previous = torch.get_num_threads()
     try:
-        RLTrainer(tiny_config(tmp_path, "threads=1"), tmp_path / "run")
+        make_trainer(tiny_config(tmp_path, "threads=1"), tmp_path / "run")
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(previous)

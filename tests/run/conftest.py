@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from metarl.run.config import SupervisedConfig, config_from_dict
+from metarl.run.config import config_from_dict
 from metarl.run.curves import read_scalars as read_scalars_of
+from metarl.supervised.config import SupervisedConfig
 
 TINY: dict[str, Any] = {
     "name": "tiny",

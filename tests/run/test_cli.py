@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from metarl.outer.gradient import GradientStep
 from metarl.run.checkpoint import load_checkpoint
 from metarl.run.cli import main
 from metarl.supervised.tasks import write_synthetic_omniglot
-from metarl.supervised.trainer import SupervisedTrainer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,14 +59,15 @@ def test_interrupted_run_resumes_to_the_same_numbers(
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     assert main(["train", str(tiny_config_file), "--run-dir", str(full)]) == 0
 
-    apply = SupervisedTrainer.apply_gradients
+    step, calls = GradientStep.step, []
 
-    def interrupt_at_5(self, meta_grads, grad_norm):
-        if self.iteration == 5:
+    def interrupt_at_5(self, problem, tasks):
+        calls.append(1)
+        if len(calls) == 6:  # in iteration 6, after the checkpoint at 4 (checkpoint_every=2)
             raise KeyboardInterrupt
-        apply(self, meta_grads, grad_norm)
+        return step(self, problem, tasks)
 
-    monkeypatch.setattr(SupervisedTrainer, "apply_gradients", interrupt_at_5)
+    monkeypatch.setattr(GradientStep, "step", interrupt_at_5)
     assert main(["train", str(tiny_config_file), "--run-dir", str(resumed)]) == 130
     assert f"metarl train --resume {resumed}" in capsys.readouterr().err
     monkeypatch.undo()
@@ -202,10 +203,10 @@ def test_unknown_subcommand_and_benchmark_are_usage_errors(capsys):
 def test_interrupt_before_the_first_checkpoint_says_so(
     tiny_config_file, tmp_path, monkeypatch, capsys
 ):
-    def interrupt(self, meta_grads, grad_norm):
+    def interrupt(self, problem, tasks):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(SupervisedTrainer, "apply_gradients", interrupt)
+    monkeypatch.setattr(GradientStep, "step", interrupt)
     run_dir = tmp_path / "run"
     assert main(["train", str(tiny_config_file), "--run-dir", str(run_dir)]) == 130
     err = capsys.readouterr().err

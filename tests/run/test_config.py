@@ -11,20 +11,13 @@ import pytest
 import torch
 import yaml
 
-from metarl.run.config import (
-    ConfigError,
-    SupervisedConfig,
-    config_from_dict,
-    load_config,
-    save_config,
-)
+from metarl.errors import ConfigError
+from metarl.run.config import config_from_dict, load_config, save_config
 from metarl.run.config_schema import apply_overrides, field_docs, from_mapping
+from metarl.supervised.config import SupervisedConfig
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
-SUPERVISED_CONFIGS = [
-    *sorted(EXPERIMENTS.glob("sinusoid_*.yaml")),
-    EXPERIMENTS / "omniglot_maml.yaml",
-]
+SHIPPED_CONFIGS = sorted(EXPERIMENTS.glob("*.yaml"))
 
 
 def load(overrides: list[str]) -> SupervisedConfig:
@@ -44,7 +37,7 @@ def test_unknown_key_names_it_the_valid_keys_and_the_closest_match():
     message = str(error.value)
     assert "unknown key 'outer.lrr'" in message
     assert "did you mean 'outer.lr'" in message
-    assert "optimizer, lr, grad_clip" in message
+    assert "kind, lr, grad_clip" in message
 
 
 def test_unknown_top_level_key():
@@ -162,17 +155,17 @@ def test_save_config_round_trip(tmp_path):
     save_config(config, tmp_path / "config.yaml")
     assert load_config(tmp_path / "config.yaml") == config
     text = (tmp_path / "config.yaml").read_text()
-    assert "# Outer learning rate beta" in text
+    assert "# Step size of adam / sgd" in text
 
 
-@pytest.mark.parametrize("path", SUPERVISED_CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_load_and_round_trip(path, tmp_path):
     config = load_config(path)
     save_config(config, tmp_path / "config.yaml")
     assert load_config(tmp_path / "config.yaml") == config
 
 
-@pytest.mark.parametrize("path", SUPERVISED_CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_have_a_comment_above_every_key(path):
     lines = path.read_text().splitlines()
     for index, line in enumerate(lines):
@@ -180,11 +173,18 @@ def test_shipped_configs_have_a_comment_above_every_key(path):
             assert lines[index - 1].strip().startswith("#"), f"{path.name}:{index + 1}: {line}"
 
 
+def test_the_comment_check_catches_a_bare_key(tmp_path):
+    path = tmp_path / "bare.yaml"
+    path.write_text("# the kind\nkind: rl\nseed: 1\n")
+    with pytest.raises(AssertionError, match=r"bare.yaml:3: seed: 1"):
+        test_shipped_configs_have_a_comment_above_every_key(path)
+
+
 def test_sinusoid_maml_config_is_the_paper_setting():
     config = load_config(EXPERIMENTS / "sinusoid_maml.yaml")
     sinusoid = config.task.sinusoid
     assert (config.iterations, config.meta_batch_size, config.algorithm) == (70_000, 25, "maml")
-    assert (config.inner.steps, config.inner.lr, config.outer.optimizer, config.outer.lr) == (
+    assert (config.inner.steps, config.inner.lr, config.outer.kind, config.outer.lr) == (
         1,
         0.01,
         "adam",

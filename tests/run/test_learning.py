@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from metarl.run.config import load_config
-from metarl.supervised.trainer import SupervisedTrainer
+from metarl.run.trainer import make_trainer
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 ITERATIONS = 1500
@@ -29,7 +29,7 @@ def short_run(algorithm: str, run_dir: Path) -> dict[int, tuple[float, float]]:
         "logging.log_every=100",
     ]
     config = load_config(EXPERIMENTS / f"sinusoid_{algorithm}.yaml", overrides)
-    curves = SupervisedTrainer(config, run_dir).train()
+    curves = make_trainer(config, run_dir).train()
     return {k: tuple(curves[f"K={k}"].loss_mean) for k in (5, 10)}
 
 

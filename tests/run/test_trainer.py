@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
+from metarl.errors import NonFiniteError
 from metarl.run.checkpoint import load_checkpoint
-from metarl.supervised.trainer import NonFiniteError, SupervisedTrainer
+from metarl.run.trainer import Trainer, make_trainer
 
 
 @pytest.fixture
 def train(tmp_path, tiny_config):
     """``train(name, overrides=())``: train the tiny config into ``tmp_path / name``."""
 
-    def run(name: str, overrides: list[str] = ()) -> SupervisedTrainer:
-        trainer = SupervisedTrainer(tiny_config(overrides), tmp_path / name)
+    def run(name: str, overrides: list[str] = ()) -> Trainer:
+        trainer = make_trainer(tiny_config(overrides), tmp_path / name)
         trainer.train()
         return trainer
 
     return run
 
 
-def assert_same_parameters(a: SupervisedTrainer, b: SupervisedTrainer) -> None:
+def assert_same_parameters(a: Trainer, b: Trainer) -> None:
     state_a, state_b = a.learner.state_dict(), b.learner.state_dict()
     assert state_a.keys() == state_b.keys()
     for key in state_a:
@@ -47,15 +50,17 @@ class Killed(Exception):
     """Stands in for the process dying in the middle of an iteration."""
 
 
-class KilledAfter(SupervisedTrainer):
-    """Dies while applying the update of iteration ``kill_at + 1``."""
+def die_in_update(trainer: Trainer, kill_at: int) -> Trainer:
+    """Make ``trainer`` die while taking the outer step of iteration ``kill_at + 1``."""
+    step = trainer.outer.step
 
-    kill_at = 5
-
-    def apply_gradients(self, meta_grads, grad_norm):
-        if self.iteration == self.kill_at:
+    def dying(problem, tasks):
+        if trainer.iteration == kill_at:
             raise Killed
-        super().apply_gradients(meta_grads, grad_norm)
+        return step(problem, tasks)
+
+    trainer.outer.step = dying
+    return trainer
 
 
 @pytest.mark.parametrize("algorithm", ["maml", "metasgd"])
@@ -67,17 +72,17 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(
 
     config = tiny_config(overrides)
     with pytest.raises(Killed):
-        KilledAfter(config, tmp_path / "resumed").train()
+        die_in_update(make_trainer(config, tmp_path / "resumed"), kill_at=5).train()
     # The last checkpoint is from iteration 4 (checkpoint_every=2); iteration 5 was logged, and
     # the resumed run's values must replace it, not be added next to it.
     assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["iteration"] == 4
-    resumed = SupervisedTrainer(config, tmp_path / "resumed")
+    resumed = make_trainer(config, tmp_path / "resumed")
     resumed.restore()
     assert resumed.iteration == 4
     resumed.train()
 
     assert_same_parameters(uninterrupted, resumed)
-    assert resumed.optimizer.state_dict()["state"][0]["step"] == 9
+    assert resumed.outer.optimizer.state_dict()["state"][0]["step"] == 9
     assert training_scalars(tmp_path / "full") == training_scalars(tmp_path / "resumed")
 
 
@@ -115,8 +120,9 @@ def test_run_folder_contents(tmp_path, train):
 
 
 def test_nan_in_a_task_stops_the_run_before_the_update(tmp_path, tiny_config):
-    trainer = SupervisedTrainer(tiny_config(), tmp_path / "run")
-    sample = trainer.train_tasks.sample
+    trainer = make_trainer(tiny_config(), tmp_path / "run")
+    train_tasks = trainer.experiment.train_tasks
+    sample = train_tasks.sample
 
     def poisoned(num_tasks, generator, *, support=None):
         tasks = sample(num_tasks, generator, support=support)
@@ -124,18 +130,19 @@ def test_nan_in_a_task_stops_the_run_before_the_update(tmp_path, tiny_config):
             tasks["support_y"][1, 0] = float("nan")
         return tasks
 
-    trainer.train_tasks.sample = poisoned
+    train_tasks.sample = poisoned
     before = {}
+    step = trainer.outer.step
 
-    def remember_then_check(result):
+    def remember_then_step(problem, tasks):
         before.update({k: v.clone() for k, v in trainer.learner.state_dict().items()})
-        return SupervisedTrainer.check_finite(trainer, result)
+        return step(problem, tasks)
 
-    trainer.check_finite = remember_then_check
+    trainer.outer.step = remember_then_step
     with pytest.raises(NonFiniteError) as error:
         trainer.train()
-    expected = "non-finite inner support loss at inner step 0 in 1 task(s) at iteration 4"
-    assert expected in str(error.value)
+    expected = r"non-finite inner support loss at inner step 0 \(1 of \d+ entries\).*iteration 4;"
+    assert re.search(expected, str(error.value)), str(error.value)
     assert trainer.iteration == 3
     for key, value in trainer.learner.state_dict().items():
         assert torch.equal(value, before[key]), f"{key} was updated with a NaN gradient"
@@ -143,14 +150,14 @@ def test_nan_in_a_task_stops_the_run_before_the_update(tmp_path, tiny_config):
 
 
 def test_diverging_inner_loop_names_the_query_loss(tmp_path, tiny_config):
-    trainer = SupervisedTrainer(tiny_config(["inner.lr=1e30"]), tmp_path / "run")
-    with pytest.raises(NonFiniteError, match=r"non-finite query loss post .* at iteration 1"):
+    trainer = make_trainer(tiny_config(["inner.lr=1e30"]), tmp_path / "run")
+    with pytest.raises(NonFiniteError, match=r"non-finite query loss post .* \(iteration 1;"):
         trainer.train()
 
 
 def test_gradient_clipping_bounds_the_update(tmp_path, tiny_config):
-    overrides = ["outer.optimizer=sgd", "outer.lr=1.0", "outer.grad_clip=0.01", "iterations=1"]
-    trainer = SupervisedTrainer(tiny_config(overrides), tmp_path / "run")
+    overrides = ["outer.kind=sgd", "outer.lr=1.0", "outer.grad_clip=0.01", "iterations=1"]
+    trainer = make_trainer(tiny_config(overrides), tmp_path / "run")
     before = torch.cat([p.detach().flatten().clone() for p in trainer.learner.parameters()])
     trainer.train()
     after = torch.cat([p.detach().flatten() for p in trainer.learner.parameters()])
@@ -159,7 +166,7 @@ def test_gradient_clipping_bounds_the_update(tmp_path, tiny_config):
 
 def test_restore_rejects_a_checkpoint_of_another_model(tmp_path, train, tiny_config):
     train("run")
-    other = SupervisedTrainer(tiny_config(["model.hidden=[8]"]), tmp_path / "run")
+    other = make_trainer(tiny_config(["model.hidden=[8]"]), tmp_path / "run")
     with pytest.raises(ValueError, match="does not fit this config's model"):
         other.restore()
 
@@ -171,7 +178,7 @@ def test_cuda_run_matches_the_cpu_run_and_resumes(tmp_path, train, tiny_config):
     gpu = train("gpu", ["device=cuda"])
     for key, value in cpu.learner.state_dict().items():
         torch.testing.assert_close(gpu.learner.state_dict()[key].cpu(), value, rtol=1e-3, atol=1e-4)
-    resumed = SupervisedTrainer(tiny_config(["device=cuda", "iterations=8"]), tmp_path / "gpu")
+    resumed = make_trainer(tiny_config(["device=cuda", "iterations=8"]), tmp_path / "gpu")
     resumed.restore()
     resumed.train()
     assert resumed.iteration == 8 and next(resumed.learner.parameters()).is_cuda

@@ -196,3 +196,49 @@ def test_report_writes_json_and_png(tmp_path):
         {"maml": ([0, 1], [1.0, 0.5], [0.1, 0.1])}, "return", "rl", tmp_path / "rl.png"
     )
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def manual_proximal_curve(model, task, lr, lam, steps):
+    """SGD on iMAML's regularised inner loss L_S(phi) + lam/2 ||phi - theta||^2, by autograd."""
+    theta = {n: p.detach().clone() for n, p in model.named_parameters()}
+    params = {n: p.clone().requires_grad_() for n, p in theta.items()}
+    losses = []
+    for step in range(steps + 1):
+        query = functional_call(model, params, (task["query_x"],)).detach()
+        losses.append(float(F.mse_loss(query, task["query_y"])))
+        if step == steps:
+            break
+        support = F.mse_loss(
+            functional_call(model, params, (task["support_x"],)), task["support_y"]
+        )
+        proximal = sum(((params[n] - theta[n]) ** 2).sum() for n in params)
+        grads = torch.autograd.grad(support + 0.5 * lam * proximal, list(params.values()))
+        params = {
+            n: (p - lr * g).detach().requires_grad_()
+            for (n, p), g in zip(params.items(), grads, strict=True)
+        }
+    return losses
+
+
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_imaml_is_evaluated_with_its_own_proximal_inner_solve(sinusoid_tasks, vectorized):
+    from metarl.core.algorithms import IMAMLConfig
+
+    inner = InnerLoopConfig(steps=2, lr=0.05)
+    learner = mlp_learner(inner)
+    lam = 5.0
+    algorithm = make_algorithm("imaml", inner, IMAMLConfig(lam=lam))
+    problem = SupervisedProblem(learner.model, "mse")
+    tasks = sinusoid_tasks if vectorized else unstack_tasks(sinusoid_tasks)
+    curve = evaluate_adaptation(algorithm, learner.meta_params(), problem, tasks, STEPS)
+    per_task = [
+        manual_proximal_curve(learner.model, task, 0.05, lam, STEPS)
+        for task in unstack_tasks(sinusoid_tasks)
+    ]
+    expected = torch.tensor(per_task, dtype=torch.float64).mean(dim=0)
+    torch.testing.assert_close(torch.tensor(curve.loss_mean, dtype=torch.float64), expected)
+    # Plain SGD steps (what evaluation did before it adapted through the algorithm) differ.
+    plain = evaluate_adaptation(
+        make_algorithm("maml", inner), learner.meta_params(), problem, tasks, STEPS
+    )
+    assert abs(plain.loss_mean[STEPS] - curve.loss_mean[STEPS]) > 1e-6

@@ -46,6 +46,18 @@ def map_tasks(fn: Callable[[Params, TaskData], Any], meta_params: Params, tasks:
     return stack_outputs(outputs)
 
 
+def map_adapted(fn: Callable[[Params, TaskData], Any], adapted: Params, tasks: Tasks) -> Any:
+    """Apply ``fn(adapted_i, task_i)`` to every task, stacking outputs along dim 0.
+
+    ``adapted`` holds every task's parameters along a leading task dimension, as returned by
+    :meth:`MetaAlgorithm.adapted_params`; a ``TaskBatch`` runs as one vmapped call.
+    """
+    if isinstance(tasks, dict):
+        return vmap(fn, in_dims=(0, 0))(adapted, tasks)
+    per_task = [{name: value[i] for name, value in adapted.items()} for i in range(len(tasks))]
+    return stack_outputs([fn(a, task) for a, task in zip(per_task, tasks, strict=True)])
+
+
 def stack_outputs(outputs: list[Any]) -> Any:
     """Stack a list of equally-structured outputs (tensors, dicts, tuples) along a new dim 0."""
     first = outputs[0]
@@ -74,6 +86,9 @@ class MetaAlgorithm(ABC):
 
     name: ClassVar[str]
     supports_learned_lr: ClassVar[bool] = False
+    resamples_between_steps: ClassVar[bool] = True
+    """Inner step j may descend on data gathered after j steps (RL resamples episodes with the
+    policy adapted so far); false for an inner problem that is one fixed objective (iMAML)."""
 
     def __init__(self, inner: InnerLoopConfig) -> None:
         if inner.lr_mode != "fixed" and not self.supports_learned_lr:
@@ -101,6 +116,31 @@ class MetaAlgorithm(ABC):
         """Every task's adapted parameters, stacked along a leading task dimension."""
         return map_tasks(lambda mp, task: self.adapt_task(mp, problem, task), meta_params, tasks)
 
+    def adaptation_curve(
+        self,
+        meta_params: Params,
+        problem: MetaProblem,
+        tasks: Tasks,
+        steps: int,
+        score: Callable[[Params, TaskData], Any],
+    ) -> Any:
+        """``score(phi_s, task)`` after s = 0 .. ``steps`` steps of this algorithm's adaptation.
 
-def mean_over_tasks(per_task: Params) -> Params:
-    return {name: value.mean(dim=0) for name, value in per_task.items()}
+        Evaluation adapts through here, so each algorithm is scored with its own inner solve.
+        Returns the scores stacked as ``(tasks, steps + 1, ...)``.
+        """
+
+        def one_task(meta_params: Params, task: TaskData) -> Any:
+            params = model_params(meta_params)
+            scores = [score(params, task)]
+            adapt(
+                params,
+                lambda p, step: problem.support_loss(p, task, step),
+                meta_params,
+                self.inner,
+                steps=steps,
+                after_step=lambda _, adapted: scores.append(score(adapted, task)),
+            )
+            return stack_outputs(scores)
+
+        return map_tasks(one_task, meta_params, tasks)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.func import grad
 
-from metarl.core.adaptation import InnerLoopConfig, inner_step
+from metarl.core.adaptation import InnerLoopConfig, adapt
 from metarl.core.algorithms.base import MetaAlgorithm, MetaStepResult, map_tasks, model_grads
 from metarl.core.functional import Params, detach, model_params, tree_norm, tree_zip
 from metarl.core.problem import MetaProblem, TaskData, Tasks, num_tasks
@@ -62,18 +62,14 @@ class HessianFreeMAML(MetaAlgorithm):
         def task_gradient(meta_params: Params, task: TaskData):
             params = detach(model_params(meta_params))
             trajectory = [params]
-            support_losses = []
-            for step in range(self.inner.steps):
-                phi, loss = inner_step(
-                    trajectory[-1],
-                    lambda p, step=step: problem.support_loss(p, task, step),
-                    meta_params,
-                    self.inner,
-                    step,
-                )
-                trajectory.append(detach(phi))
-                support_losses.append(loss.detach())
-            adapted = trajectory[-1]
+            # The steps start from detached parameters with a fixed step size: no graph to theta.
+            adapted, support_losses = adapt(
+                params,
+                lambda p, step: problem.support_loss(p, task, step),
+                meta_params,
+                self.inner,
+                after_step=lambda _, phi: trajectory.append(phi),
+            )
             vector = grad(lambda p: problem.query_loss(p, task))(adapted)
             for step, phi in reversed(list(enumerate(trajectory[:-1]))):
                 support_grad = grad(lambda p, step=step: problem.support_loss(p, task, step))
@@ -85,7 +81,7 @@ class HessianFreeMAML(MetaAlgorithm):
                 **{f"{k}_post": v for k, v in problem.query_metrics(adapted, task).items()},
             }
             if support_losses:
-                metrics["support_loss"] = torch.stack(support_losses)
+                metrics["support_loss"] = torch.stack(support_losses).detach()
             return vector, metrics
 
         grads, metrics = map_tasks(task_gradient, meta_params, tasks)

@@ -24,15 +24,22 @@ solver iteration.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
-from metarl.core.adaptation import InnerLoopConfig
-from metarl.core.algorithms.base import MetaAlgorithm, MetaStepResult, model_grads, stack_outputs
+from metarl.core.adaptation import AfterStep, InnerLoopConfig
+from metarl.core.algorithms.base import (
+    MetaAlgorithm,
+    MetaStepResult,
+    map_adapted,
+    model_grads,
+    stack_outputs,
+)
 from metarl.core.functional import Params, detach, model_params, tree_zip
 from metarl.core.problem import MetaProblem, TaskData, Tasks, num_tasks, unstack_tasks
 from metarl.core.solvers import conjugate_gradient, hessian_vector_product
@@ -69,6 +76,7 @@ class IMAMLConfig:
 
 class IMAML(MetaAlgorithm):
     name = "imaml"
+    resamples_between_steps = False
 
     def __init__(self, inner: InnerLoopConfig, config: IMAMLConfig | None = None) -> None:
         super().__init__(inner)
@@ -83,8 +91,16 @@ class IMAML(MetaAlgorithm):
 
         return loss
 
-    def _solve_inner_batch(self, theta: Params, problem: MetaProblem, tasks: dict) -> Params:
-        """Minimise every task's regularised loss from phi = theta; returns phi with a task dim."""
+    def _solve_inner_batch(
+        self,
+        theta: Params,
+        problem: MetaProblem,
+        tasks: dict,
+        iterations: int,
+        after_step: AfterStep | None = None,
+    ) -> Params:
+        """Minimise every task's regularised loss from phi = theta with ``iterations`` solver
+        iterations (``after_step(i, phi)`` after each); returns phi with a task dim."""
         count = num_tasks(tasks)
         phi = {
             n: v.detach().expand(count, *v.shape).clone().requires_grad_() for n, v in theta.items()
@@ -92,6 +108,7 @@ class IMAML(MetaAlgorithm):
         batched_loss = vmap(self._regularised_loss(problem), in_dims=(0, None, 0))
         params = list(phi.values())
         lr = self.inner.lr
+        optimizer: torch.optim.Optimizer
         if self.config.inner_optimizer == "sgd":
             optimizer = torch.optim.SGD(params, lr=lr)
         elif self.config.inner_optimizer == "adam":
@@ -100,7 +117,7 @@ class IMAML(MetaAlgorithm):
             optimizer = torch.optim.LBFGS(
                 params,
                 lr=lr,
-                max_iter=self.inner.steps,
+                max_iter=iterations,
                 tolerance_grad=1e-12,
                 tolerance_change=0.0,
                 line_search_fn="strong_wolfe",
@@ -113,18 +130,57 @@ class IMAML(MetaAlgorithm):
             return total
 
         # L-BFGS runs all its iterations inside one step() call.
-        calls = 1 if self.config.inner_optimizer == "lbfgs" else self.inner.steps
+        calls = 1 if self.config.inner_optimizer == "lbfgs" else iterations
         with torch.enable_grad():
-            for _ in range(calls):
+            for call in range(calls):
                 optimizer.step(closure)
+                if after_step is not None:  # a copy: the optimizer updates phi in place
+                    after_step(call + 1, {n: v.detach().clone() for n, v in phi.items()})
         return detach(phi)
 
-    def _solve_inner(self, theta: Params, problem: MetaProblem, tasks: Tasks) -> Params:
+    def _solve_inner(
+        self,
+        theta: Params,
+        problem: MetaProblem,
+        tasks: Tasks,
+        iterations: int | None = None,
+        after_step: AfterStep | None = None,
+    ) -> Params:
         batches = [tasks] if isinstance(tasks, dict) else [_as_batch(t) for t in tasks]
         if isinstance(tasks, dict) and self.config.inner_optimizer == "lbfgs":
             batches = [_as_batch(t) for t in unstack_tasks(tasks)]
-        solutions = [self._solve_inner_batch(theta, problem, batch) for batch in batches]
+        iterations = self.inner.steps if iterations is None else iterations
+        solutions = [
+            self._solve_inner_batch(theta, problem, batch, iterations, after_step)
+            for batch in batches
+        ]
         return {n: torch.cat([s[n] for s in solutions]) for n in theta}
+
+    def adaptation_curve(
+        self,
+        meta_params: Params,
+        problem: MetaProblem,
+        tasks: Tasks,
+        steps: int,
+        score: Callable[[Params, TaskData], Any],
+    ) -> Any:
+        """The scores after s = 0 .. ``steps`` iterations of iMAML's own inner solver (SGD or
+        Adam iterations on the regularised problem; L-BFGS solved afresh with s iterations)."""
+        theta = detach(model_params(meta_params))
+        count = num_tasks(tasks)
+        stages = [{n: v.expand(count, *v.shape) for n, v in theta.items()}]
+        if self.config.inner_optimizer == "lbfgs":
+            stages += [self._solve_inner(theta, problem, tasks, s) for s in range(1, steps + 1)]
+        elif isinstance(tasks, dict):
+            self._solve_inner(theta, problem, tasks, steps, lambda _, phi: stages.append(phi))
+        else:  # ragged tasks: each as a batch of one
+            per_task = [
+                self.adaptation_curve(meta_params, problem, _as_batch(task), steps, score)
+                for task in tasks
+            ]
+            return _map_tensors(lambda t: t.squeeze(1), stack_outputs(per_task))
+        scores = [map_adapted(score, stage, tasks) for stage in stages]
+        return _map_tensors(lambda t: t.transpose(0, 1), stack_outputs(scores))
 
     def adapted_params(self, meta_params: Params, problem: MetaProblem, tasks: Tasks) -> Params:
         """The inner problems' solutions, stacked along a task dimension (no graph to theta)."""
@@ -155,23 +211,20 @@ class IMAML(MetaAlgorithm):
             }
             return conjugate_gradient(matvec, query_grad, self.config.cg_steps), metrics
 
-        per_task_adapted = (
-            adapted
-            if isinstance(tasks, dict)
-            else [{n: v[i] for n, v in adapted.items()} for i in range(num_tasks(tasks))]
-        )
-        grads, metrics = _map_adapted(implicit_gradient, per_task_adapted, tasks)
+        grads, metrics = map_adapted(implicit_gradient, adapted, tasks)
         meta_grads = model_grads({n: g.mean(dim=0) for n, g in grads.items()})
         meta_loss = metrics["query_loss_post"].mean()
         return MetaStepResult(meta_loss, meta_grads, metrics, num_tasks(tasks))
 
 
+def _map_tensors(fn: Callable[[Tensor], Tensor], output: Any) -> Any:
+    """``fn`` applied to every tensor of a nested output (tensors, dicts, tuples)."""
+    if isinstance(output, Tensor):
+        return fn(output)
+    if isinstance(output, dict):
+        return {key: _map_tensors(fn, value) for key, value in output.items()}
+    return tuple(_map_tensors(fn, value) for value in output)
+
+
 def _as_batch(task: TaskData) -> dict:
     return {key: value.unsqueeze(0) for key, value in task.items()}
-
-
-def _map_adapted(fn, adapted, tasks: Tasks):
-    """Like :func:`map_tasks`, but with per-task adapted parameters as the first argument."""
-    if isinstance(tasks, dict):
-        return vmap(fn, in_dims=(0, 0))(adapted, tasks)
-    return stack_outputs([fn(a, task) for a, task in zip(adapted, tasks, strict=True)])
