@@ -12,10 +12,11 @@ A command builds only its own parser and imports heavy libraries inside its hand
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import importlib
-import os
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -122,7 +123,9 @@ def fail(message: str) -> int:
 def check_writable_folder(folder: Path, fix: str) -> None:
     """Fail now, not after the whole setup, if ``folder`` cannot be created or written to.
 
-    Nothing is created: the nearest existing folder on the way must be a writable folder.
+    The folders missing on the way are created and a temporary file is written, then the folders
+    this made are removed again: permission bits alone do not tell (root, read-only mounts,
+    ``/proc``).
 
     Args:
         folder: the folder a command will write into (it may not exist yet).
@@ -131,18 +134,35 @@ def check_writable_folder(folder: Path, fix: str) -> None:
     Raises:
         ConfigError: naming the folder, the reason and ``fix``.
     """
+    missing: list[Path] = []  # innermost first
     existing = folder.absolute()
     while not existing.exists() and existing != existing.parent:
+        missing.append(existing)
         existing = existing.parent
-    if existing == folder.absolute() and not existing.is_dir():
-        reason = "it is a file, not a folder"
-    elif not existing.is_dir():
-        reason = f"{existing} is a file, not a folder"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        reason = f"{existing} is not writable"
-    else:
-        return
-    raise ConfigError(f"cannot write the folder {folder}: {reason}; {fix}")
+    if not existing.is_dir():
+        where = "it" if existing == folder.absolute() else str(existing)
+        raise ConfigError(
+            f"cannot write the folder {folder}: {where} is a file, not a folder; {fix}"
+        )
+    created: list[Path] = []
+    try:
+        for path in reversed(missing):
+            try:
+                path.mkdir()
+            except FileExistsError:  # another torchrun rank made it a moment ago
+                continue
+            created.append(path)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        raise ConfigError(
+            f"cannot write the folder {folder}: {where}{error.strerror or error}; {fix}"
+        ) from None
+    finally:
+        for path in reversed(created):
+            with contextlib.suppress(OSError):  # not empty: a torchrun rank already uses it
+                path.rmdir()
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,8 +222,6 @@ def overrides_of(args: argparse.Namespace) -> list[str]:
 
 def run_train(args: argparse.Namespace) -> int:
     """``metarl train``: check the input, then train and print the report."""
-    from metarl.run.distributed import exit_rank
-
     context = None
     try:
         if not args.dist_timeout > 0:
@@ -214,6 +232,8 @@ def run_train(args: argparse.Namespace) -> int:
         return fail(str(error))
     code = train_and_report(trainer, context)
     if context is not None and context.is_distributed:
+        from metarl.run.distributed import exit_rank
+
         exit_rank(code)
     return code
 
@@ -275,11 +295,13 @@ def build_trainer(config: Any, run_dir: Path, args: argparse.Namespace) -> Train
 
 def prepare_new_run(args: argparse.Namespace) -> Trainer:
     from metarl.run.config import load_config
-    from metarl.supervised.trainer import CHECKPOINT_NAME
 
     if args.config is None:
         raise ConfigError("pass a CONFIG file to train, or --resume RUN_DIR to continue a run")
     config = load_config(args.config, overrides_of(args))
+    # Imported after the config is checked: the trainers pull in TensorBoard and matplotlib.
+    from metarl.supervised.trainer import CHECKPOINT_NAME
+
     if args.run_dir:
         run_dir = Path(args.run_dir)
         check_writable_folder(run_dir, "pass another --run-dir")
