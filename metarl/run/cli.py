@@ -253,7 +253,9 @@ def train_and_report(trainer: Trainer, context: DistributedContext | None) -> in
             # Leave together: a rank tearing down its process group while rank 0 still
             # evaluates can abort inside gloo. The wait is bounded by --dist-timeout.
             context.barrier()
-    except NonFiniteError as error:
+    # A FloatingPointError outside a training iteration (the held-out evaluation's rollouts)
+    # carries the same kind of message as a NonFiniteError.
+    except (NonFiniteError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NON_FINITE
     except DistributedError as error:
@@ -486,7 +488,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_NAME))
     except INPUT_ERRORS as error:
         return fail(str(error))
-    print_report(trainer, trainer.evaluate_to(out_dir), out_dir)
+    try:
+        curves = trainer.evaluate_to(out_dir)
+    except FloatingPointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NON_FINITE
+    print_report(trainer, curves, out_dir)
     return 0
 
 
