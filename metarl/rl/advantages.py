@@ -69,8 +69,10 @@ def generalized_advantages(
 def normalize(x: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
     """(x - mean) / (std + eps) per task over its real steps; padding stays 0.
 
-    Mean and (population) standard deviation are taken over the ``(H, E)`` entries of each task
-    with ``mask`` 1, as in pytorch-maml-rl's ``weighted_normalize`` and ProMP.
+    Mean and (population) standard deviation are taken over all valid steps of each task (its
+    ``(H, E)`` entries with ``mask`` 1, each step weighing the same), as rllab and the MAML code
+    normalise. pytorch-maml-rl's ``weighted_normalize`` averages the per-episode means instead,
+    which is the same only when every episode of the task has the same length.
     """
     count = mask.sum(dim=(0, 2), keepdim=True).clamp(min=1.0)  # (1, T, 1)
     mean = (x * mask).sum(dim=(0, 2), keepdim=True) / count
