@@ -462,15 +462,16 @@ def check_evaluate_flags(args: argparse.Namespace) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """``metarl evaluate``: check the flags and the run, then write the report."""
-    from metarl.run.checkpoint import load_checkpoint
-    from metarl.run.config import config_kind, load_config
-    from metarl.supervised.trainer import CHECKPOINT_NAME, CONFIG_NAME
-
     run_dir = Path(args.run_dir)
     out_dir = Path(args.out) if args.out else run_dir
     try:
         check_evaluate_flags(args)
         check_writable_folder(out_dir, "pass another --out" if args.out else "pass --out DIR")
+        # After the flags: a mistyped flag is answered without loading torch.
+        from metarl.run.checkpoint import load_checkpoint
+        from metarl.run.config import config_kind, load_config
+        from metarl.supervised.trainer import CHECKPOINT_NAME, CONFIG_NAME
+
         if not (run_dir / CONFIG_NAME).is_file():
             raise ConfigError(
                 f"{run_dir} has no {CONFIG_NAME}; pass a folder written by metarl train"
