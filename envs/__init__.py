@@ -166,7 +166,15 @@ class MujocoWarning(UserWarning):
     """A warning MuJoCo printed (for instance a deprecated attribute in a v5 XML file)."""
 
 
+# Gymnasium's own half_cheetah.xml sets the deprecated compiler attribute settotalmass (the masses
+# it gives are those of the published HalfCheetah results), so every model compiled from it, once
+# per single env and once per batched env, warned about a file the user cannot change.
+_SILENCED_WARNINGS = ("compiler attribute 'settotalmass' is deprecated",)
+
+
 def _warn(message: str) -> None:
+    if message.startswith(_SILENCED_WARNINGS):
+        return
     warnings.warn(message, MujocoWarning, stacklevel=2)
 
 

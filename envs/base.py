@@ -82,7 +82,8 @@ class TaskEnv(Generic[TaskT]):
         self.set_task(options["task"])
 
     def _check_action(self, action: Any) -> np.ndarray:
-        """The action as a float64 array; errors for a step before reset or a wrong shape."""
+        """The action as a float64 array; errors for a step before reset, a wrong shape, or a NaN
+        or inf entry."""
         if not getattr(self, "_reset_done", False):
             raise ResetNeeded(f"Cannot call {type(self).__name__}.step() before calling reset()")
         array = np.asarray(action, dtype=np.float64)
@@ -91,5 +92,13 @@ class TaskEnv(Generic[TaskT]):
             raise ValueError(
                 f"{type(self).__name__} expects an action of shape {expected}, "
                 f"got shape {array.shape}"
+            )
+        # NaN or inf would give a nan/-inf reward, and MuJoCo resets a non-finite state silently.
+        if not np.isfinite(array).all():
+            where = np.flatnonzero(~np.isfinite(array)).tolist()
+            raise ValueError(
+                f"{type(self).__name__}.step got a non-finite action "
+                f"{np.array2string(array, precision=4, separator=', ')} (NaN or inf at index "
+                f"{where}); check the policy's outputs"
             )
         return array

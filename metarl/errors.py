@@ -9,9 +9,10 @@ each, which is why they sit only where a value decides control flow: before an u
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class ConfigError(ValueError):
@@ -32,6 +33,8 @@ def check_finite(
 ) -> None:
     """Raise :class:`NonFiniteError` naming ``name`` and the first non-finite entry of ``tensor``
     (its index, labelled by ``labels`` dimension by dimension), with ``hint`` on its cause."""
+    import torch  # here, so that the CLI can name these errors without loading torch
+
     finite = torch.isfinite(tensor)
     if bool(finite.all()):
         return
@@ -43,6 +46,8 @@ def check_finite(
 def first_non_finite(named: Mapping[str, Tensor]) -> str | None:
     """The first of ``named`` (in order) holding a NaN or inf, with how many entries are bad;
     ``None`` if all are finite. Only called once something is known to be wrong."""
+    import torch
+
     for name, values in named.items():
         bad = int((~torch.isfinite(values)).sum())
         if bad:
@@ -59,6 +64,8 @@ def require_finite(
     ``describe`` (per-step support losses, query losses, the loss, each gradient: whatever the
     caller has, in the order the values were computed), so the cause is named where it started.
     """
+    import torch
+
     if bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
         return
     cause = first_non_finite(describe) or f"non-finite gradient norm ({float(grad_norm)}, overflow)"

@@ -325,10 +325,15 @@ class TaskVectorEnv(VectorEnv):
                 f"{type(self).__name__} expects actions of shape {self._action_shape} "
                 f"(num_envs, action_dim), got shape {array.shape}"
             )
+        # One vectorised test per step; the message is built only when it fails.
         if not np.isfinite(array).all():
             rows = np.flatnonzero(~np.isfinite(array).all(axis=-1))
+            shown = "; ".join(
+                f"{i}: {np.array2string(array[i], precision=4, separator=', ')}" for i in rows[:3]
+            )
             raise ValueError(
-                f"actions of environment(s) {rows[:5].tolist()} are not finite (NaN or inf); "
+                f"{type(self).__name__}: actions of environment(s) {rows[:5].tolist()}"
+                f"{' ...' if rows.size > 5 else ''} are not finite (NaN or inf), e.g. {shown}; "
                 "check the policy's outputs"
             )
         return array

@@ -8,7 +8,6 @@ surrogate losses of the same problem (TRPO, PPO or a plain optimizer).
 """
 
 from metarl.rl.advantages import (
-    check_finite,
     compute_advantages,
     discounted_returns,
     generalized_advantages,
@@ -47,7 +46,6 @@ __all__ = [
     "PolicyGradientProblem",
     "VectorBackend",
     "baseline_features",
-    "check_finite",
     "compute_advantages",
     "discounted_returns",
     "generalized_advantages",

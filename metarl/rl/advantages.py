@@ -19,22 +19,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from metarl.errors import check_finite
 from metarl.rl.episodes import Episodes
 
 if TYPE_CHECKING:
     from metarl.rl.baseline import LinearFeatureBaseline
-
-
-def check_finite(name: str, tensor: Tensor, hint: str) -> None:
-    """Raise a ``FloatingPointError`` naming ``name`` and the first non-finite ``(t, task,
-    episode)`` entry, with ``hint`` on where it comes from. One host synchronisation."""
-    finite = torch.isfinite(tensor)
-    if bool(finite.all()):
-        return
-    bad = (~finite).nonzero()[0].tolist()
-    labels = ("t", "task", "episode", "dim")
-    where = ", ".join(f"{label}={i}" for label, i in zip(labels, bad, strict=False))
-    raise FloatingPointError(f"{name} is {tensor[tuple(bad)].item()} at [{where}]: {hint}")
 
 
 def _reverse_discounted_sum(values: Tensor, mask: Tensor, discount: float) -> Tensor:
@@ -69,8 +58,10 @@ def generalized_advantages(
 def normalize(x: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
     """(x - mean) / (std + eps) per task over its real steps; padding stays 0.
 
-    Mean and (population) standard deviation are taken over the ``(H, E)`` entries of each task
-    with ``mask`` 1, as in pytorch-maml-rl's ``weighted_normalize`` and ProMP.
+    Mean and (population) standard deviation are taken over all valid steps of each task (its
+    ``(H, E)`` entries with ``mask`` 1, each step weighing the same), as rllab and the MAML code
+    normalise. pytorch-maml-rl's ``weighted_normalize`` averages the per-episode means instead,
+    which is the same only when every episode of the task has the same length.
     """
     count = mask.sum(dim=(0, 2), keepdim=True).clamp(min=1.0)  # (1, T, 1)
     mean = (x * mask).sum(dim=(0, 2), keepdim=True) / count

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from metarl.rl.advantages import check_finite
+from metarl.errors import check_finite
 from metarl.rl.episodes import Episodes
 
 

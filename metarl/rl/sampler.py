@@ -32,7 +32,7 @@ from torch.func import vmap
 
 from envs.batched import BatchedBackend
 from metarl.core.functional import Params
-from metarl.rl.advantages import check_finite
+from metarl.errors import check_finite
 from metarl.rl.episodes import Episodes
 from metarl.rl.policies import Policy
 
@@ -246,6 +246,11 @@ class MetaSampler:
                     record[name].append(value)
                 mask_np[t] = alive
                 actions_np = actions.reshape(num_envs, *actions.shape[2:]).cpu().numpy()
+                # The actions are on the host already: one NumPy test per step, no extra sync.
+                if not np.isfinite(actions_np).all():
+                    observed = torch.stack(record["observations"])
+                    check_finite("observations", observed, f"{self.env_id} returned it")
+                    raise _non_finite_action(t, first_task, episodes, dist_params, actions_np)
                 obs_np, reward, terminated, truncated = self.backend.step(actions_np)
                 rewards_np[t] = np.where(alive, reward, 0.0)
                 alive &= ~(terminated | truncated)
@@ -314,6 +319,34 @@ def _check_params(params: Params, num_tasks: int, per_task_params: bool) -> None
             f"per_task_params=True needs a leading task dimension of {num_tasks} on every "
             f"parameter; got shapes {wrong} (pass per_task_params=False for shared parameters)"
         )
+
+
+def _non_finite_action(
+    t: int, first_task: int, episodes: int, dist_params: Params, actions: np.ndarray
+) -> FloatingPointError:
+    """The error for a NaN/inf action at step ``t`` on finite observations, raised before the
+    action reaches the simulator: which tasks, and whether the distribution parameters or the
+    sampling overflowed.
+
+    ``dist_params`` are the step's ``(T, E, ...)`` tensors, ``actions`` the ``(T * E, ...)``
+    array; ``first_task`` is the index of task 0 in the whole meta-batch.
+    """
+    bad_envs = np.flatnonzero(~np.isfinite(actions).reshape(actions.shape[0], -1).all(axis=1))
+    tasks = sorted({first_task + int(n) // episodes for n in bad_envs})
+    shown = f"{tasks[:5]}{' ...' if len(tasks) > 5 else ''}"
+    broken = [name for name, value in dist_params.items() if not bool(torch.isfinite(value).all())]
+    if broken:
+        cause = f"the policy's {'/'.join(broken)} became non-finite on finite observations"
+    else:
+        cause = (
+            f"the policy's {'/'.join(dist_params)} are finite but the sampled action overflowed "
+            "(a huge mean or standard deviation)"
+        )
+    return FloatingPointError(
+        f"non-finite action from the policy at step {t} of tasks {shown}: {cause}; it was not "
+        "passed to the simulator. Lower the inner step size (inner.lr), the outer step or "
+        "policy.init_std"
+    )
 
 
 def _check_rollout(episodes: Episodes, env_id: str) -> None:

@@ -4,46 +4,55 @@ and ``toy``.
 Every mistake in the input (config key or value, task, data folder, checkpoint) is reported as one
 ``error: ...`` line with exit status 2 before any work starts. To add a subcommand, write an
 ``add_<name>(subparsers)`` function that registers its parser with ``set_defaults(handler=...)``
-(a function ``(args) -> int``) and append it to :data:`SUBCOMMANDS`.
+(a function ``(args) -> int``) and append a :class:`Subcommand` naming it to :data:`SUBCOMMANDS`.
+A command builds only its own parser and imports heavy libraries inside its handler, so help,
+``metarl list`` and usage errors answer in a fraction of a second (``metarl bench startup``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import importlib
 import sys
+import tempfile
+import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch.distributed
+from metarl.errors import ConfigError
 
-from metarl.errors import CheckpointError, ConfigError, NonFiniteError
-from metarl.run.checkpoint import load_checkpoint
-from metarl.run.config import config_from_dict, config_kind, load_config
-from metarl.run.distributed import (
-    DistributedContext,
-    DistributedError,
-    exit_rank,
-    init_distributed,
-    shutdown_distributed,
-)
-from metarl.run.trainer import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM, Trainer, make_trainer
+# Heavy libraries (torch, gymnasium, MuJoCo, TensorBoard, matplotlib, SB3) are imported inside the
+# handlers that need them, so that help, `metarl list` and usage errors answer at once.
+if TYPE_CHECKING:
+    from metarl.run.distributed import DistributedContext
+    from metarl.run.trainer import Trainer
 
 RESUMABLE_KEYS = ("iterations", "logging", "evaluation", "task.omniglot.data_root")
 """Keys ``--set`` may change when resuming: none of them changes the training numbers."""
 
-BENCHMARKS = ("supervised", "sampler")
+BENCHMARKS: dict[str, str] = {
+    "supervised": "meta-iterations/s of 2nd-order MAML on the sinusoid setting (metarl vmap and "
+    "task list vs a per-task autograd loop, higher, torchopt) and peak memory of MAML vs iMAML",
+    "sampler": "env steps/s of meta-RL sampling per env family: raw MuJoCo physics, the batched "
+    "env alone, metarl's MetaSampler, Gymnasium's Sync/AsyncVectorEnv, and a profile",
+    "startup": "seconds to answer `metarl --help`, `metarl list` and `metarl train --help` "
+    "against `python -c pass`, each in a fresh interpreter",
+}
+"""Benchmark name (module ``metarl.extras.bench.<name>``) -> what its table measures."""
 
 EXIT_INPUT_ERROR = 2
 EXIT_NON_FINITE = 1
 EXIT_INTERRUPTED = 130
 EXIT_DISTRIBUTED = 3
 
-# Errors that mean "the input is wrong", raised while loading and building, before any work.
-INPUT_ERRORS = (ConfigError, CheckpointError, ValueError, OSError)
+# Errors that mean "the input is wrong", raised while loading and building, before any work
+# (ConfigError and CheckpointError are ValueErrors).
+INPUT_ERRORS = (ValueError, OSError)
 
 
 def keep_freed_memory() -> None:
@@ -68,24 +77,86 @@ def keep_freed_memory() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``metarl`` command line; returns the process exit status."""
     keep_freed_memory()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The top-level parser takes no option but -h, so the first other word names the subcommand.
+    command = next((word for word in argv if not word.startswith("-")), "")
+    args = build_parser(only=command).parse_args(argv)
     return args.handler(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``metarl`` parser.
+
+    Args:
+        only: build just this subcommand's full parser (the others get their one-line entry of
+            ``metarl --help``), so that a command imports only the modules its own parser lives
+            in; ``None`` builds every subcommand's parser.
+
+    Returns:
+        The parser; each subcommand sets ``handler``, a function ``(args) -> exit status``.
+    """
     parser = argparse.ArgumentParser(
         prog="metarl", description="Meta-learning (MAML family) for supervised and RL tasks."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in SUBCOMMANDS:
-        add(subparsers)
+    for subcommand in SUBCOMMANDS:
+        if only is None or only == subcommand.name:
+            module_name, _, function = subcommand.add.partition(":")
+            getattr(importlib.import_module(module_name), function)(subparsers)
+        else:
+            subparsers.add_parser(subcommand.name, help=subcommand.help, add_help=False)
     return parser
 
 
 def fail(message: str) -> int:
+    """Print ``error: message`` on stderr; the exit status of an input mistake."""
     print(f"error: {message}", file=sys.stderr)
     return EXIT_INPUT_ERROR
+
+
+def check_writable_folder(folder: Path, fix: str) -> None:
+    """Fail now, not after the whole setup, if ``folder`` cannot be created or written to.
+
+    The folders missing on the way are created and a temporary file is written, then the folders
+    this made are removed again: permission bits alone do not tell (root, read-only mounts,
+    ``/proc``).
+
+    Args:
+        folder: the folder a command will write into (it may not exist yet).
+        fix: how to choose another folder, e.g. ``"pass another --run-dir"``.
+
+    Raises:
+        ConfigError: naming the folder, the reason and ``fix``.
+    """
+    missing: list[Path] = []  # innermost first
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        missing.append(existing)
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "it" if existing == folder.absolute() else str(existing)
+        raise ConfigError(
+            f"cannot write the folder {folder}: {where} is a file, not a folder; {fix}"
+        )
+    created: list[Path] = []
+    try:
+        for path in reversed(missing):
+            try:
+                path.mkdir()
+            except FileExistsError:  # another torchrun rank made it a moment ago
+                continue
+            created.append(path)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        raise ConfigError(
+            f"cannot write the folder {folder}: {where}{error.strerror or error}; {fix}"
+        ) from None
+    finally:
+        for path in reversed(created):
+            with contextlib.suppress(OSError):  # not empty: a torchrun rank already uses it
+                path.rmdir()
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,7 +167,6 @@ def fail(message: str) -> int:
 def add_train(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="meta-train from a YAML config, or resume a run",
         description="Meta-train from CONFIG into runs/<name>-<time>/, or continue a run with "
         "--resume RUN_DIR (same numbers as a run that never stopped).",
     )
@@ -145,6 +215,7 @@ def overrides_of(args: argparse.Namespace) -> list[str]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``metarl train``: check the input, then train and print the report."""
     context = None
     try:
         if not args.dist_timeout > 0:
@@ -155,6 +226,8 @@ def run_train(args: argparse.Namespace) -> int:
         return fail(str(error))
     code = train_and_report(trainer, context)
     if context is not None and context.is_distributed:
+        from metarl.run.distributed import exit_rank
+
         exit_rank(code)
     return code
 
@@ -162,6 +235,10 @@ def run_train(args: argparse.Namespace) -> int:
 def train_and_report(trainer: Trainer, context: DistributedContext | None) -> int:
     """Train to the end, leave the ``torchrun`` job if in one, and print the report; the exit
     status."""
+    from metarl.errors import NonFiniteError
+    from metarl.run.distributed import DistributedError, shutdown_distributed
+    from metarl.run.files import CHECKPOINT_NAME
+
     main_rank = context is None or context.is_main
     if main_rank:
         print(f"run directory: {trainer.run_dir}")
@@ -171,7 +248,9 @@ def train_and_report(trainer: Trainer, context: DistributedContext | None) -> in
             # Leave together: a rank tearing down its process group while rank 0 still
             # evaluates can abort inside gloo. The wait is bounded by --dist-timeout.
             context.barrier()
-    except NonFiniteError as error:
+    # A FloatingPointError outside a training iteration (the held-out evaluation's rollouts)
+    # carries the same kind of message as a NonFiniteError.
+    except (NonFiniteError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NON_FINITE
     except DistributedError as error:
@@ -201,6 +280,11 @@ def build_trainer(config: Any, run_dir: Path, args: argparse.Namespace) -> Train
 
     Rank 0 picks a new run folder's name and every rank uses it.
     """
+    import torch.distributed
+
+    from metarl.run.distributed import init_distributed
+    from metarl.run.trainer import make_trainer
+
     context = init_distributed(config.device, args.dist_timeout)
     if not context.is_distributed:
         return make_trainer(config, run_dir)
@@ -210,10 +294,22 @@ def build_trainer(config: Any, run_dir: Path, args: argparse.Namespace) -> Train
 
 
 def prepare_new_run(args: argparse.Namespace) -> Trainer:
+    from metarl.run.config import load_config
+
     if args.config is None:
         raise ConfigError("pass a CONFIG file to train, or --resume RUN_DIR to continue a run")
     config = load_config(args.config, overrides_of(args))
-    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(config)
+    # Imported after the config is checked: the trainers pull in TensorBoard and matplotlib.
+    from metarl.run.files import CHECKPOINT_NAME
+
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+        check_writable_folder(run_dir, "pass another --run-dir")
+    else:
+        run_dir = new_run_dir(config)
+        check_writable_folder(
+            run_dir, "set logging.run_root to a writable folder or pass --run-dir"
+        )
     if (run_dir / CHECKPOINT_NAME).exists():
         raise ConfigError(
             f"{run_dir} already holds a run; continue it with --resume {run_dir} "
@@ -223,6 +319,11 @@ def prepare_new_run(args: argparse.Namespace) -> Trainer:
 
 
 def prepare_resume(args: argparse.Namespace) -> Trainer:
+    from metarl.errors import CheckpointError
+    from metarl.run.checkpoint import load_checkpoint
+    from metarl.run.config import config_from_dict
+    from metarl.run.files import CHECKPOINT_NAME
+
     if args.config is not None or args.run_dir is not None:
         raise ConfigError(
             "--resume takes the config and folder from the run; pass no CONFIG or --run-dir"
@@ -230,6 +331,7 @@ def prepare_resume(args: argparse.Namespace) -> Trainer:
     run_dir = Path(args.resume)
     if not run_dir.is_dir():
         raise ConfigError(f"--resume {run_dir}: no such run folder")
+    check_writable_folder(run_dir, "make it writable to resume the run there")
     overrides = overrides_of(args)
     for override in overrides:
         key = override.partition("=")[0].strip()
@@ -263,6 +365,8 @@ def new_run_dir(config: Any) -> Path:
 
 
 def print_report(trainer: Trainer, curves: dict[str, Any], out_dir: Path) -> None:
+    from metarl.run.files import EVALUATION_STEM
+
     print(trainer.summary(curves))
     print(
         f"report: {out_dir / (EVALUATION_STEM + '.json')}, {out_dir / (EVALUATION_STEM + '.png')}"
@@ -277,7 +381,6 @@ def print_report(trainer: Trainer, curves: dict[str, Any], out_dir: Path) -> Non
 def add_evaluate(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="adaptation curves of a trained run on held-out tasks",
         description="Load RUN_DIR's config.yaml and checkpoint, adapt to held-out tasks and write "
         "evaluation.json / evaluation.png (defaults: the run's evaluation settings).",
     )
@@ -332,9 +435,30 @@ EVALUATE_OPTIONS: dict[str, dict[str, str]] = {
 """Config kind -> ``metarl evaluate`` option -> the config key it overrides."""
 
 
+def check_evaluate_flags(args: argparse.Namespace) -> None:
+    """Blame a bad ``metarl evaluate`` flag on the flag, before the config it overrides."""
+    if args.tasks is not None and args.tasks < 1:
+        raise ConfigError(f"--tasks must be >= 1, got {args.tasks}")
+    if args.steps is not None and args.steps < 0:
+        raise ConfigError(f"--steps (--adapt-steps) must be >= 0, got {args.steps}")
+    if args.support is not None and any(k < 1 for k in args.support):
+        raise ConfigError(f"--support sizes must be >= 1, got {' '.join(map(str, args.support))}")
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
+    """``metarl evaluate``: check the flags and the run, then write the report."""
     run_dir = Path(args.run_dir)
+    out_dir = Path(args.out) if args.out else run_dir
     try:
+        check_evaluate_flags(args)
+        check_writable_folder(out_dir, "pass another --out" if args.out else "pass --out DIR")
+        # After the flags: a mistyped flag is answered without loading torch.
+        from metarl.run.checkpoint import load_checkpoint
+        from metarl.run.config import config_kind, load_config
+        from metarl.run.files import CHECKPOINT_NAME, CONFIG_NAME
+
         if not (run_dir / CONFIG_NAME).is_file():
             raise ConfigError(
                 f"{run_dir} has no {CONFIG_NAME}; pass a folder written by metarl train"
@@ -348,12 +472,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{unused[0]} does not apply to a {kind} run")
         overrides = [f"{options[name]}={value}" for name, value in given.items()]
         config = load_config(run_dir / CONFIG_NAME, overrides + overrides_of(args))
+        from metarl.run.trainer import make_trainer
+
         trainer = make_trainer(config, run_dir)
         trainer.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_NAME))
     except INPUT_ERRORS as error:
         return fail(str(error))
-    out_dir = Path(args.out) if args.out else run_dir
-    print_report(trainer, trainer.evaluate_to(out_dir), out_dir)
+    try:
+        curves = trainer.evaluate_to(out_dir)
+    except FloatingPointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NON_FINITE
+    print_report(trainer, curves, out_dir)
     return 0
 
 
@@ -362,36 +492,69 @@ def run_evaluate(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+ALGORITHM_SUMMARIES: dict[str, str] = {
+    "maml": "grad = mean_i prod_j (I - a H_i(phi_j)) grad L_query,i(phi_k)  (exact, 2nd order)",
+    "fomaml": "grad = mean_i grad L_query,i(phi_k)  (Hessian terms dropped)",
+    "metasgd": "phi = theta - a (*) grad L_support, with a learned per parameter",
+    "reptile": "theta <- theta + eps * mean_i (phi_i - theta)",
+    "imaml": "grad = mean_i (I + H_i/lambda)^-1 grad L_query,i(phi_i), by CG on H-vector products",
+    "hfmaml": "MAML with H v ~ [grad L(phi + d v) - grad L(phi - d v)] / 2d",
+}
+"""``metarl.core.algorithms.SUMMARIES``, kept here so that ``metarl list`` imports no torch (a
+test checks that the two are equal)."""
+
+TASK_FAMILY_TITLES: dict[str, str] = {
+    "sinusoid": "The sinusoid task family (defaults: the MAML paper).",
+    "omniglot": "N-way K-shot Omniglot classification (defaults: 5-way 1-shot, as in MAML).",
+}
+"""``metarl.supervised.tasks.TASK_FAMILIES`` -> the first line of each config class's docstring
+(tested equal)."""
+
+ENV_IDS: tuple[str, ...] = tuple(
+    f"metarl/{family}{variant}-v0"
+    for variant in ("", "Oracle")
+    for family in (
+        "Navigation2D",
+        "HalfCheetahVel",
+        "HalfCheetahDir",
+        "AntVel",
+        "AntDir",
+        "AntGoal",
+        "HopperRandParams",
+        "Walker2dRandParams",
+    )
+)
+"""``envs.ENV_IDS`` in its order, without importing Gymnasium and MuJoCo (tested equal)."""
+
+
 def add_list(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "list", help="algorithms, task families, RL environments and shipped configs"
+        "list", description="Algorithms, task families, RL environments and shipped configs."
     )
     parser.set_defaults(handler=run_list)
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from metarl.core.algorithms import SUMMARIES
-    from metarl.supervised.tasks import TASK_FAMILIES
-
+    """``metarl list``: print every algorithm, task family, env id and shipped config."""
     print("algorithms:")
-    for name, summary in SUMMARIES.items():
-        print(f"  {name:<10} {summary}")
+    print_column(ALGORITHM_SUMMARIES)
     print("supervised task families:")
-    for name, config_cls in TASK_FAMILIES.items():
-        print(f"  {name:<10} {(config_cls.__doc__ or '').strip().splitlines()[0]}")
-    try:
-        import envs
-    except ImportError as error:
-        print(f"RL environments: unavailable ({error})")
-    else:
-        print("RL environments:")
-        for env_id in envs.ENV_IDS:
-            print(f"  {env_id}")
+    print_column(TASK_FAMILY_TITLES)
+    print("RL environments:")
+    for env_id in ENV_IDS:
+        print(f"  {env_id}")
     folder = experiments_folder()
     print(f"configs ({folder}):" if folder else "configs: no experiments/ folder found")
-    for path in sorted(folder.glob("*.yaml")) if folder else []:
-        print(f"  {path.name:<28} {config_title(path)}")
+    paths = sorted(folder.glob("*.yaml")) if folder else []
+    print_column({path.name: config_title(path) for path in paths})
     return 0
+
+
+def print_column(rows: dict[str, str]) -> None:
+    """``name  description`` lines, the descriptions aligned past the longest name."""
+    width = max(map(len, rows), default=0)
+    for name, description in rows.items():
+        print(f"  {name:<{width}}  {description}".rstrip())
 
 
 def experiments_folder() -> Path | None:
@@ -417,42 +580,30 @@ def config_title(path: Path) -> str:
 
 def add_bench(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "bench", help="benchmark tables (see `metarl bench NAME --help`)"
+        "bench",
+        description="Print a benchmark table; the reference implementation is measured in the "
+        "same process and the table gives ratios to it.",
+        epilog="benchmarks:\n"
+        + "\n".join(
+            textwrap.fill(summary, 100, initial_indent=f"  {name:<11}", subsequent_indent=" " * 13)
+            for name, summary in BENCHMARKS.items()
+        )
+        + "\n\nEach takes its own options: metarl bench NAME --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", choices=BENCHMARKS, help="which benchmark")
+    parser.add_argument("name", choices=list(BENCHMARKS), help="which benchmark (see below)")
     parser.add_argument("bench_args", nargs=argparse.REMAINDER, help="its own arguments")
     parser.set_defaults(handler=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    """``metarl bench NAME ...``: run ``metarl.extras.bench.NAME``'s ``main``."""
     try:
         module = importlib.import_module(f"metarl.extras.bench.{args.name}")
     except ImportError as error:
         return fail(f"benchmark {args.name!r} is not available in this install ({error})")
     module.main(args.bench_args)
     return 0
-
-
-# --------------------------------------------------------------------------------------------
-# metarl baseline
-# --------------------------------------------------------------------------------------------
-
-
-def add_baseline(subparsers: Any) -> None:
-    from metarl.rl.sb3_baselines import add_baseline as add_rl_baseline
-
-    add_rl_baseline(subparsers)
-
-
-# --------------------------------------------------------------------------------------------
-# metarl toy
-# --------------------------------------------------------------------------------------------
-
-
-def add_curves(subparsers: Any) -> None:
-    from metarl.run.curves import add_curves as add_curves_parser
-
-    add_curves_parser(subparsers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,11 +616,7 @@ def add_toy(subparsers: Any) -> None:
 
     toy = build_parser()
     parser = subparsers.add_parser(
-        "toy",
-        parents=[toy],
-        add_help=False,
-        help="render the seed articles' figures and the interactive explorer page",
-        description=toy.description,
+        "toy", parents=[toy], add_help=False, description=toy.description
     )
     parser.set_defaults(handler=run_toy)
 
@@ -481,13 +628,45 @@ def run_toy(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [
-    add_train,
-    add_evaluate,
-    add_list,
-    add_bench,
-    add_baseline,
-    add_toy,
-    add_curves,
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``metarl`` subcommand."""
+
+    name: str
+    help: str
+    """Its line in ``metarl --help``."""
+    add: str
+    """``"module:function"`` that registers its parser with ``set_defaults(handler=...)``,
+    imported only when the subcommand is used."""
+
+
+SUBCOMMANDS: list[Subcommand] = [
+    Subcommand("train", "meta-train from a YAML config, or resume a run", f"{__name__}:add_train"),
+    Subcommand(
+        "evaluate",
+        "adaptation curves of a trained run on held-out tasks",
+        f"{__name__}:add_evaluate",
+    ),
+    Subcommand(
+        "list",
+        "algorithms, task families, RL environments and shipped configs",
+        f"{__name__}:add_list",
+    ),
+    Subcommand("bench", "benchmark tables (see `metarl bench --help`)", f"{__name__}:add_bench"),
+    Subcommand(
+        "baseline",
+        "train an SB3 PPO baseline (pretrained or oracle) for an RL env family",
+        "metarl.rl.sb3_baselines:add_baseline",
+    ),
+    Subcommand(
+        "toy",
+        "render the seed articles' figures and the interactive explorer page",
+        f"{__name__}:add_toy",
+    ),
+    Subcommand(
+        "curves",
+        "training curves of runs from their TensorBoard events (table and PNG)",
+        "metarl.run.curves:add_curves",
+    ),
 ]
-"""Each function registers one subcommand on the ``metarl`` parser."""
+"""The ``metarl`` subcommands, in the order ``metarl --help`` lists them."""

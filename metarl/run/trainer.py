@@ -37,11 +37,8 @@ from metarl.outer import MetaUpdate, make_outer_step, update_scalars
 from metarl.run.checkpoint import load_checkpoint, save_checkpoint
 from metarl.run.config import RunConfig, config_kind, config_to_dict, save_config
 from metarl.run.distributed import DistributedContext, ShardedAlgorithm
+from metarl.run.files import CHECKPOINT_NAME, CONFIG_NAME
 from metarl.run.logger import RunLogger
-
-CHECKPOINT_NAME = "checkpoint.pt"
-CONFIG_NAME = "config.yaml"
-EVALUATION_STEM = "evaluation"
 
 EXPERIMENTS: dict[str, str] = {
     "supervised": "metarl.supervised.experiment:SupervisedExperiment",

@@ -158,6 +158,25 @@ def test_wrong_action_shape(family):
                 env.step(action)
 
 
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_action_is_refused_before_the_simulator(family, bad):
+    env = gymnasium.make(envs.env_id(family))
+    env.reset(seed=0)
+    action = np.zeros(env.action_space.shape)
+    action[-1] = bad
+    with pytest.raises(
+        ValueError, match=rf"{family}\.step got a non-finite action .*index \["
+    ) as error:
+        env.step(action)
+    assert str(bad) in str(error.value)
+    # The env did not move: the next finite step starts from the reset state.
+    again = gymnasium.make(envs.env_id(family))
+    again.reset(seed=0)
+    zero = np.zeros(env.action_space.shape)
+    np.testing.assert_array_equal(env.step(zero)[0], again.step(zero)[0])
+
+
 def re_shape(shape: tuple[int, ...]) -> str:
     return str(shape).replace("(", r"\(").replace(")", r"\)")
 

@@ -81,3 +81,17 @@ def test_stable_baselines3_env_checker(env_id):
     sb3_checker.check_env(env, warn=False, skip_render_check=True)
     obs, _ = env.reset(seed=0)
     assert obs.dtype == np.float64
+
+
+def test_gymnasiums_settotalmass_warning_is_silenced_and_others_are_shown():
+    import warnings
+
+    from envs.batched import make_batched
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gymnasium.make("metarl/HalfCheetahVel-v0").reset(seed=0)
+        make_batched("metarl/HalfCheetahVel-v0", 2).reset(seed=0)
+    assert not [w for w in caught if "settotalmass" in str(w.message)]
+    with pytest.warns(envs.MujocoWarning, match="another MuJoCo warning"):
+        envs._warn("another MuJoCo warning")

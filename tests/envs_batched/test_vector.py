@@ -158,11 +158,18 @@ def test_wrong_action_shape(cheetah, shape):
         cheetah.step(np.zeros(shape))
 
 
-def test_non_finite_actions(cheetah):
-    actions = np.zeros((3, 6))
-    actions[1, 2] = np.nan
-    with pytest.raises(ValueError, match=r"environment\(s\) \[1\] are not finite"):
-        cheetah.step(actions)
+@pytest.mark.parametrize("env_id", ["metarl/HalfCheetahVel-v0", "metarl/Navigation2D-v0"])
+def test_non_finite_actions(env_id):
+    env = make_batched(env_id, 3)
+    env.reset(seed=0)
+    actions = np.zeros(env.action_space.shape)
+    actions[1, 1] = np.nan
+    actions[2, 0] = -np.inf
+    with pytest.raises(
+        ValueError, match=r"Vector: actions of environment\(s\) \[1, 2\] are not"
+    ) as error:
+        env.step(actions)
+    assert "nan" in str(error.value) and "-inf" in str(error.value)
 
 
 def test_wrong_number_of_tasks(cheetah):

@@ -215,6 +215,45 @@ def test_cuda_params_give_the_cpu_episodes(gaussian_policy, detached_params):
     torch.testing.assert_close(gpu.rewards.cpu(), cpu.rewards, rtol=0, atol=0.5)
 
 
+class RecordingNavigation(BatchedNavigation):
+    """Remembers every action array it was stepped with."""
+
+    def __init__(self, horizon):
+        super().__init__(horizon)
+        self.stepped = []
+
+    def step(self, actions):
+        self.stepped.append(actions.copy())
+        return super().step(actions)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "cause"),
+    [
+        # Finite weights whose sum overflows: the mean becomes inf on finite observations.
+        ("mean", 1e308, r"the policy's mean became non-finite on finite observations"),
+        # A finite log-std whose exp overflows: the sampled action is inf.
+        ("log_std", 1e3, r"the policy's mean/log_std are finite but the sampled action overflowed"),
+    ],
+    ids=["mean", "sampling"],
+)
+def test_a_non_finite_action_stops_before_the_simulator(
+    gaussian_policy, detached_params, parameter, value, cause
+):
+    backend = RecordingNavigation(6)
+    sampler = MetaSampler(NAV, 2, horizon=6, backend=backend)
+    policy = gaussian_policy(2, 2, hidden=(4,))
+    params = detached_params(policy)
+    for name in params:
+        if name.startswith(parameter):
+            params[name] = torch.full_like(params[name], value)
+    tasks = envs.task_family(NAV).sample_tasks(3, seed=0)
+    message = rf"non-finite action from the policy at step 0 of tasks \[0, 1, 2\]: {cause}"
+    with pytest.raises(FloatingPointError, match=message):
+        sampler.sample(policy, params, tasks, torch.Generator().manual_seed(0), 0)
+    assert backend.stepped == []
+
+
 class BrokenNavigation(BatchedNavigation):
     """Returns a NaN position for environment 3 on its third step."""
 

@@ -92,8 +92,23 @@ def test_missing_and_foreign_files_are_clear_errors(tmp_path):
         load_checkpoint(tmp_path / "text.pt")
 
 
-def test_pickled_code_is_refused(tmp_path):
+@pytest.mark.parametrize("payload", [os.system, object()], ids=["callable", "object"])
+def test_pickled_code_is_refused_without_torchs_hint(tmp_path, payload):
     path = tmp_path / "checkpoint.pt"
-    torch.save({"metarl_checkpoint": 1, "payload": object()}, path)
-    with pytest.raises(CheckpointError, match="is corrupt or truncated"):
+    torch.save({"metarl_checkpoint": 1, "payload": payload}, path)
+    with pytest.raises(CheckpointError) as error:
         load_checkpoint(path)
+    message = str(error.value)
+    assert "contains objects other than tensors and plain data" in message
+    assert "will not be loaded" in message
+    for wrong in ("corrupt", "weights_only", "likely succeed"):
+        assert wrong not in message
+
+
+def test_garbage_bytes_are_corrupt_without_torchs_hint(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"garbage bytes \x00\x01")
+    with pytest.raises(CheckpointError, match="is corrupt or truncated") as error:
+        load_checkpoint(path)
+    assert "weights_only" not in str(error.value)
+    assert "likely succeed" not in str(error.value)

@@ -211,3 +211,51 @@ def test_interrupt_before_the_first_checkpoint_says_so(
     assert main(["train", str(tiny_config_file), "--run-dir", str(run_dir)]) == 130
     err = capsys.readouterr().err
     assert "no checkpoint yet" in err and "--resume" not in err
+
+
+def test_static_names_of_metarl_list_equal_the_registries():
+    import envs
+    from metarl.core.algorithms import SUMMARIES
+    from metarl.run import cli
+    from metarl.supervised.tasks import TASK_FAMILIES
+
+    assert cli.ALGORITHM_SUMMARIES == SUMMARIES
+    titles = {
+        name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in TASK_FAMILIES.items()
+    }
+    assert titles == cli.TASK_FAMILY_TITLES
+    assert list(cli.ENV_IDS) == list(envs.ENV_IDS)
+
+
+def test_help_and_listing_import_no_heavy_library():
+    probe = (
+        "import sys, contextlib, io\n"
+        "from metarl.run.cli import main\n"
+        "for argv in (['list'], ['--help'], ['train', '--help'], ['evaluate', '--help'],"
+        " ['bench', '--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "        main(argv)\n"
+        "heavy = ('torch', 'gymnasium', 'mujoco', 'tensorboard', 'matplotlib',"
+        " 'stable_baselines3')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_bench_help_says_what_each_benchmark_measures(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    for name in ("supervised", "sampler", "startup"):
+        assert f"  {name} " in out
+
+
+def test_list_pads_the_config_column_by_the_longest_name(capsys):
+    assert main(["list"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if ".yaml " in line]
+    starts = {len(line) - len(line.split(".yaml", 1)[1].lstrip()) for line in lines}
+    assert len(lines) > 1 and len(starts) == 1

@@ -225,7 +225,9 @@ def _profile_summary(profiler: cProfile.Profile, seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="metarl bench sampler", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--envs", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--threads", type=int, default=None, help="MuJoCo threads (all cores)")
     parser.add_argument(
