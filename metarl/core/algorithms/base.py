@@ -72,7 +72,7 @@ class MetaAlgorithm(ABC):
     evaluator build on.
     """
 
-    name: ClassVar[str]
+    name: str  # set by each class; ShardedAlgorithm copies its wrapped algorithm's per instance
     supports_learned_lr: ClassVar[bool] = False
 
     def __init__(self, inner: InnerLoopConfig) -> None:

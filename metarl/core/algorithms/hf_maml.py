@@ -15,6 +15,7 @@ The perturbation has norm ``fd_eps`` whatever the scale of v; the error is O(fd_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -66,7 +67,7 @@ class HessianFreeMAML(MetaAlgorithm):
             for step in range(self.inner.steps):
                 phi, loss = inner_step(
                     trajectory[-1],
-                    lambda p, step=step: problem.support_loss(p, task, step),
+                    partial(problem.support_loss, task=task, step=step),
                     meta_params,
                     self.inner,
                     step,

@@ -92,6 +92,7 @@ class IMAML(MetaAlgorithm):
         batched_loss = vmap(self._regularised_loss(problem), in_dims=(0, None, 0))
         params = list(phi.values())
         lr = self.inner.lr
+        optimizer: torch.optim.Optimizer
         if self.config.inner_optimizer == "sgd":
             optimizer = torch.optim.SGD(params, lr=lr)
         elif self.config.inner_optimizer == "adam":

@@ -87,7 +87,8 @@ class Variant:
         self.residual = 0.0
         """iMAML: the largest regularised gradient left by the last inner solve."""
         self.inner = InnerLoopConfig(steps=steps, lr=alpha)
-        self.strength = 1.0 / (steps * alpha) if lam is None and name == "imaml" else lam
+        # iMAML's lambda; the other variants never read it.
+        self.strength = 1.0 / (steps * alpha) if lam is None else lam
         self.solver_steps = self._first_guess(curvature_floor) if name == "imaml" else 0
 
     def _imaml(self) -> MetaAlgorithm:
