@@ -11,7 +11,7 @@ first and hands over to the Gymnasium one. The meta-RL trainer reaches the proto
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic
+from typing import Any, ClassVar, Generic, cast
 
 import numpy as np
 from gymnasium.error import ResetNeeded
@@ -30,6 +30,9 @@ class TaskEnv(Generic[TaskT]):
     task_type: ClassVar[type[Task]]
     """The task dataclass of this family."""
 
+    metadata: dict[str, Any]
+    """Gymnasium's render metadata, from the env class the mixin is combined with."""
+
     _task: TaskT
     _task_params: np.ndarray
     _reset_done: bool
@@ -42,14 +45,16 @@ class TaskEnv(Generic[TaskT]):
             n: Number of tasks.
             seed: An int (the same int gives the same tasks) or a generator, which is advanced.
         """
-        return cls.task_type.sample(n, as_generator(seed))
+        # A ClassVar cannot mention TaskT, so task_type is typed as type[Task]; it is TaskT's class.
+        return cast(list[TaskT], cls.task_type.sample(n, as_generator(seed)))
 
     def set_task(self, task: TaskT | Mapping[str, Any]) -> None:
         """Makes ``task`` (or its ``to_dict`` form) the current task, from the next step on."""
-        task = coerce_task(self.task_type, task)
-        self._apply_task(task)
-        self._task = task
-        self._task_params = task.to_array()
+        # task_type is the class of TaskT (see sample_tasks), so the parsed task is a TaskT.
+        parsed = cast(TaskT, coerce_task(self.task_type, task))
+        self._apply_task(parsed)
+        self._task = parsed
+        self._task_params = parsed.to_array()
 
     def get_task(self) -> TaskT:
         """The current task."""

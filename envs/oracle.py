@@ -8,10 +8,10 @@ itself, and ``set_task`` / ``get_task`` / ``sample_tasks`` are inherited unchang
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from gymnasium.spaces import Box
+from gymnasium.spaces import Box, Space
 
 from envs.functional import oracle_obs
 
@@ -20,11 +20,12 @@ class OracleMixin:
     """Appends the task parameters to every observation and widens ``observation_space``."""
 
     _task_params: np.ndarray
-    observation_space: Box
+    observation_space: Space[Any]  # as gymnasium.Env declares it, so the bases agree
 
     def __init__(self, task: Any = None, **kwargs: Any) -> None:
         super().__init__(task=task, **kwargs)  # type: ignore[call-arg]
-        size = self.observation_space.shape[0] + self._task_params.size
+        base_space = cast(Box, self.observation_space)  # every family observes a flat Box
+        size = base_space.shape[0] + self._task_params.size
         self.observation_space = Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
 
     def _get_obs(self) -> np.ndarray:

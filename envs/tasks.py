@@ -21,9 +21,13 @@ import json
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    # typing.Self is 3.11+; the project supports 3.10, and this import is for the checker only.
+    from typing_extensions import Self
 
 TaskT = TypeVar("TaskT", bound="Task")
 
@@ -151,7 +155,7 @@ class _GoalTask(Task):
         object.__setattr__(self, "goal", _as_tuple(goal))
 
     @classmethod
-    def sample(cls, n: int, rng: np.random.Generator) -> list[Task]:
+    def sample(cls, n: int, rng: np.random.Generator) -> list[Self]:
         goals = rng.uniform(cls.low, cls.high, size=(_check_count(n), 2))
         return [cls(goal=tuple(goal)) for goal in goals]
 
@@ -173,7 +177,7 @@ class _VelocityTask(Task):
         object.__setattr__(self, "goal_velocity", value)
 
     @classmethod
-    def sample(cls, n: int, rng: np.random.Generator) -> list[Task]:
+    def sample(cls, n: int, rng: np.random.Generator) -> list[Self]:
         velocities = rng.uniform(cls.low, cls.high, size=_check_count(n))
         return [cls(goal_velocity=float(v)) for v in velocities]
 
@@ -192,7 +196,7 @@ class _DirectionTask(Task):
         object.__setattr__(self, "direction", int(value))
 
     @classmethod
-    def sample(cls, n: int, rng: np.random.Generator) -> list[Task]:
+    def sample(cls, n: int, rng: np.random.Generator) -> list[Self]:
         return [cls(direction=int(d)) for d in rng.choice((-1, 1), size=_check_count(n))]
 
 
@@ -278,11 +282,12 @@ class RandParamsTask(Task):
             object.__setattr__(self, name, _as_tuple(array))
 
     @classmethod
-    def sample(cls, n: int, rng: np.random.Generator) -> list[Task]:
+    def sample(cls, n: int, rng: np.random.Generator) -> list[Self]:
         limit = cls.log_scale_limit
-        tasks = []
+        tasks: list[Self] = []
         for _ in range(_check_count(n)):
-            fields = {
+            # Arrays, not the annotated tuples: __post_init__ checks them and stores tuples.
+            fields: dict[str, Any] = {
                 name: rng.uniform(-limit, limit, size=shape) for name, shape in cls.shapes.items()
             }
             tasks.append(cls(**fields))
@@ -291,7 +296,8 @@ class RandParamsTask(Task):
     @classmethod
     def nominal(cls) -> RandParamsTask:
         """The task with every exponent 0: the unmodified Gymnasium model."""
-        return cls(**{name: np.zeros(shape) for name, shape in cls.shapes.items()})
+        zeros: dict[str, Any] = {name: np.zeros(shape) for name, shape in cls.shapes.items()}
+        return cls(**zeros)
 
     def scales(self) -> dict[str, np.ndarray]:
         """The multipliers ``1.5**u`` for each field."""

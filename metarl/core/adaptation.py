@@ -156,6 +156,6 @@ class MetaLearner(nn.Module):
                 self.inner_lr[key.replace(".", ":")] = nn.Parameter(init)
 
     def meta_params(self) -> Params:
-        out = {MODEL_PREFIX + name: p for name, p in self.model.named_parameters()}
+        out: Params = {MODEL_PREFIX + name: p for name, p in self.model.named_parameters()}
         out.update({INNER_LR_PREFIX + k.replace(":", "."): p for k, p in self.inner_lr.items()})
         return out

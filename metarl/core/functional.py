@@ -8,6 +8,7 @@ adapted parameters, and a whole batch of tasks under :func:`torch.func.vmap`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -85,7 +86,8 @@ def tree_zip(fn: Callable[[Tensor, Tensor], Tensor], left: Params, right: Params
 
 def tree_dot(left: Params, right: Params) -> Tensor:
     """Sum over all entries of ``left * right`` (per task when called under vmap)."""
-    return sum((left[name] * right[name]).sum() for name in left)
+    # sum() types as Tensor | Literal[0]; the 0 only for empty dicts, which no model has.
+    return cast(Tensor, sum((left[name] * right[name]).sum() for name in left))
 
 
 def tree_norm(params: Params) -> Tensor:

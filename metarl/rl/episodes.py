@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from torch import Tensor
 
@@ -88,7 +89,8 @@ class Episodes:
 
     def replace(self, **changes: Tensor | None) -> Episodes:
         """A copy with some fields replaced (e.g. ``advantages=...``)."""
-        return dataclasses.replace(self, **changes)
+        # mypy checks **changes against every field's type; callers replace the optional ones.
+        return dataclasses.replace(self, **cast(dict[str, Any], changes))
 
     def task_data(self, prefix: str) -> dict[str, Tensor]:
         """The tensors a policy-gradient loss needs, task dimension first, keys ``prefix + name``.

@@ -52,8 +52,9 @@ from metarl.rl.policies import Policy, make_policy
 from metarl.rl.rollout_video import check_offscreen_rendering
 from metarl.rl.sampler import MetaSampler
 from metarl.run.distributed import DistributedContext
+from metarl.run.files import EVALUATION_STEM
 from metarl.run.logger import RunLogger
-from metarl.run.trainer import EVALUATION_STEM, IterationResult, MetaBatch, Phase
+from metarl.run.trainer import IterationResult, MetaBatch, Phase
 
 
 def build_policy(config: RLConfig) -> Policy:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import gymnasium
@@ -118,7 +118,10 @@ class GymnasiumBackend:
             env.close()
 
 
-BACKENDS = {"batched": BatchedBackend, "gymnasium": GymnasiumBackend}
+BACKENDS: dict[str, Callable[..., VectorBackend]] = {
+    "batched": BatchedBackend,
+    "gymnasium": GymnasiumBackend,
+}
 """Backend name -> class taking ``(env_id, horizon)``: ``batched`` (all envs in one MuJoCo
 batch, :mod:`envs.batched`; the default) or ``gymnasium`` (one registered env per slot, the
 reference)."""

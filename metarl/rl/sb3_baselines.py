@@ -22,7 +22,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import gymnasium
 import numpy as np
@@ -32,6 +32,9 @@ from metarl.rl.config import PolicyConfig
 from metarl.rl.policies import Policy, make_policy
 from metarl.rl.sb3_weights import sb3_policy_kwargs, sb3_to_policy_params
 from metarl.run.checkpoint import load_checkpoint, save_checkpoint
+
+if TYPE_CHECKING:
+    from envs.base import TaskEnv
 
 BaselineKind = Literal["pretrained", "oracle"]
 BASELINE_KINDS: tuple[str, ...] = ("pretrained", "oracle")
@@ -59,7 +62,7 @@ class TaskResampling(gymnasium.Wrapper):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        task = self.env.unwrapped.sample_tasks(1, self.rng)[0]
+        task = cast("TaskEnv", self.env.unwrapped).sample_tasks(1, self.rng)[0]  # a metarl env
         return self.env.reset(seed=seed, options={**(options or {}), "task": task})
 
 
@@ -77,7 +80,7 @@ class UnclippedActions(gymnasium.ActionWrapper):
 
     def __init__(self, env: gymnasium.Env) -> None:
         super().__init__(env)
-        space = env.action_space
+        space = cast(gymnasium.spaces.Box, env.action_space)  # SB3 baselines are continuous-control
         self.action_space = gymnasium.spaces.Box(-self.LIMIT, self.LIMIT, space.shape, space.dtype)
 
     def action(self, action: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ policy's architecture, so the transfer is exact.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 
 def _actor_of(sb3_model: PPO | ActorCriticPolicy) -> ActorCriticPolicy:
-    return getattr(sb3_model, "policy", sb3_model)
+    # A PPO model holds its policy in .policy; a policy is passed as it is.
+    return cast("ActorCriticPolicy", getattr(sb3_model, "policy", sb3_model))
 
 
 def _our_layers(policy: Policy) -> tuple[list[tuple[str, nn.Linear]], list[type[nn.Module]]]:
@@ -37,7 +38,8 @@ def _our_layers(policy: Policy) -> tuple[list[tuple[str, nn.Linear]], list[type[
 def _sb3_layers(actor: ActorCriticPolicy) -> tuple[list[nn.Linear], list[type[nn.Module]]]:
     """SB3's actor path: the ``policy_net`` layers of the MLP extractor, then ``action_net``."""
     body = list(actor.mlp_extractor.policy_net)
-    linears = [m for m in body if isinstance(m, nn.Linear)] + [actor.action_net]
+    # SB3 types action_net as nn.Module; for a Box action space it is an nn.Linear.
+    linears = [m for m in body if isinstance(m, nn.Linear)] + [cast(nn.Linear, actor.action_net)]
     activations = [type(m) for m in body if not isinstance(m, nn.Linear)]
     return linears, activations
 

@@ -300,8 +300,8 @@ def migrate_legacy_keys(data: Mapping[str, Any], cls: type) -> dict[str, Any]:
     ``outer.lr`` / ``outer.grad_clip`` (PPO's ``lr`` and ``max_grad_norm`` too, when PPO is the
     outer step), so configs and checkpoints written before the change keep working unchanged.
     """
-    data = copy.deepcopy(dict(data))
-    outer = data.get("outer")
+    data = dict(copy.deepcopy(dict(data)))
+    outer: Any = data.get("outer")
     if isinstance(outer, str):
         data["outer"] = outer = {"kind": outer}
     moved: list[str] = []

@@ -20,13 +20,16 @@ import textwrap
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import yaml
 
 from metarl.errors import ConfigError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,7 +85,8 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     if annotation is Any:
         return value
     if dataclasses.is_dataclass(annotation):
-        return from_mapping(annotation, value, where)
+        # An annotation is a class, never a dataclass instance.
+        return from_mapping(cast("type[DataclassInstance]", annotation), value, where)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None

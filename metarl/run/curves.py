@@ -68,9 +68,9 @@ def default_tags(scalars: dict[str, Series]) -> tuple[str, ...]:
 
 def trailing_mean(values: Sequence[float], window: int) -> np.ndarray:
     """Mean of each value and the ``window - 1`` before it (fewer at the start)."""
-    values = np.asarray(values, dtype=float)
-    sums = np.cumsum(np.concatenate([[0.0], values]))
-    ends = np.arange(1, len(values) + 1)
+    array = np.asarray(values, dtype=float)
+    sums = np.cumsum(np.concatenate([[0.0], array]))
+    ends = np.arange(1, len(array) + 1)
     starts = np.maximum(ends - window, 0)
     return (sums[ends] - sums[starts]) / (ends - starts)
 

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import torch
 import torch.distributed as dist
@@ -109,7 +109,8 @@ class DistributedContext:
             raise DistributedError(
                 f"rank {self.rank}/{self.world_size}: gathering per-task values failed ({error})"
             ) from None
-        return torch.cat(shares).to(local.device)
+        # all_gather_object has filled every slot with a rank's tensor.
+        return torch.cat(cast(list[Tensor], shares)).to(local.device)
 
     def barrier(self) -> None:
         """Wait until every rank gets here (at most ``timeout_s``)."""

@@ -19,8 +19,9 @@ from metarl.core.adaptation import MetaLearner
 from metarl.core.algorithms import make_algorithm
 from metarl.core.problem import SupervisedProblem, unstack_tasks
 from metarl.run.distributed import DistributedContext
+from metarl.run.files import EVALUATION_STEM
 from metarl.run.logger import RunLogger
-from metarl.run.trainer import EVALUATION_STEM, IterationResult, MetaBatch, Phase
+from metarl.run.trainer import IterationResult, MetaBatch, Phase
 from metarl.supervised.config import SupervisedConfig
 from metarl.supervised.evaluation import AdaptationCurve, evaluate_adaptation, write_report
 from metarl.supervised.models import build_model

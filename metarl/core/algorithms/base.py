@@ -84,7 +84,7 @@ class MetaAlgorithm(ABC):
     evaluator build on.
     """
 
-    name: ClassVar[str]
+    name: str  # set by each class; ShardedAlgorithm copies its wrapped algorithm's per instance
     supports_learned_lr: ClassVar[bool] = False
     resamples_between_steps: ClassVar[bool] = True
     """Inner step j may descend on data gathered after j steps (RL resamples episodes with the

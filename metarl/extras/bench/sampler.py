@@ -32,11 +32,14 @@ import os
 import platform
 import pstats
 import time
+from typing import cast
 
 import gymnasium
 import mujoco
 import numpy as np
 import torch
+from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+from gymnasium.spaces import Box
 from mujoco import rollout as mj_rollout
 
 import envs
@@ -104,7 +107,8 @@ def raw_physics(setting: Setting, threads: int, steps: int) -> Row:
     if not isinstance(env, MujocoTaskVectorEnv):
         raise ValueError(f"{setting.env_id} has no MuJoCo physics")
     env.reset(seed=0)
-    model = gymnasium.make(setting.env_id).unwrapped.model  # the single env's own model
+    # The single env's own model; a MuJoCo env, as checked above.
+    model = cast(MujocoEnv, gymnasium.make(setting.env_id).unwrapped).model
     spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
     data = mujoco.MjData(model)
     states = np.empty((env.num_envs, mujoco.mj_stateSize(model, spec)))
@@ -132,7 +136,7 @@ def batched_env_alone(setting: Setting, threads: int, steps: int) -> Row:
         autoreset_mode="Disabled",
     )
     env.reset(seed=0)
-    actions = np.zeros(env.action_space.shape)
+    actions = np.zeros(cast(Box, env.action_space).shape)
     running = np.ones(env.num_envs, dtype=bool)
     simulated = 0
     with Timer() as timer:
@@ -174,6 +178,7 @@ def gymnasium_vector(setting: Setting, num_envs: int, asynchronous: bool) -> Row
         lambda task=task: gymnasium.make(setting.env_id, task=task, disable_env_checker=True)
         for task in env_tasks
     ]
+    vec: gymnasium.vector.VectorEnv
     if asynchronous:
         vec = gymnasium.vector.AsyncVectorEnv(make, shared_memory=True, context="fork")
         name = "AsyncVectorEnv"

@@ -27,10 +27,11 @@ import itertools
 import statistics
 import time
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.func import functional_call
 from torch.profiler import ProfilerActivity, profile
 
@@ -64,7 +65,7 @@ def metarl_gradient(model: nn.Module, steps: int, vectorize: bool) -> MetaGradie
 
 
 def loop_gradient(model: nn.Module, steps: int) -> MetaGradient:
-    params = dict(model.named_parameters())
+    params: dict[str, Tensor] = dict(model.named_parameters())
 
     def gradient(tasks: TaskBatch) -> None:
         query_losses = []
@@ -162,7 +163,7 @@ def check_gradients(steps: int, seed: int, device: torch.device) -> float:
     for name, make in implementations().items():
         model = copy.deepcopy(reference_model)
         make(model, steps)(tasks)
-        gradients[name] = [p.grad for p in model.parameters()]
+        gradients[name] = [cast(Tensor, p.grad) for p in model.parameters()]  # make() set each
     reference = gradients["per-task loop"]
     worst = 0.0
     for name, grads in gradients.items():

@@ -305,15 +305,16 @@ def meta_trajectories(
             tolerance=PATH_TOLERANCE,
             max_solver_steps=PATH_MAX_SOLVER_STEPS,
         )
-        learner = MetaLearner(ToyPoint(start, device, dtype), variant.inner)
+        point = ToyPoint(start, device, dtype)  # MetaLearner trains this module in place
+        learner = MetaLearner(point, variant.inner)
         optimizer = torch.optim.SGD(learner.parameters(), lr=outer_lr(name, lr, alpha, steps))
-        path, worst = [learner.model.x.detach().clone()], 0.0
+        path, worst = [point.x.detach().clone()], 0.0
         for _ in range(iterations):
             result = variant.meta_step(learner.meta_params(), problem, tasks)
             for key, param in learner.meta_params().items():
                 param.grad = result.meta_grads[key]
             optimizer.step()
-            path.append(learner.model.x.detach().clone())
+            path.append(point.x.detach().clone())
             worst = max(worst, variant.residual)
         trajectories[name] = Trajectory(torch.stack(path), worst)
     return trajectories

@@ -90,14 +90,20 @@ class Variant:
         self.strength = 1.0 / (steps * alpha) if lam is None and name == "imaml" else lam
         self.solver_steps = self._first_guess(curvature_floor) if name == "imaml" else 0
 
+    @property
+    def _lam(self) -> float:
+        """iMAML's proximal strength, which __init__ always sets for iMAML (others never ask)."""
+        assert self.strength is not None
+        return self.strength
+
     def _imaml(self) -> MetaAlgorithm:
-        lam = self.strength
+        lam = self._lam
         solver = InnerLoopConfig(steps=self.solver_steps, lr=1.0 / (lam + self.smoothness))
         # The toy problems are two-dimensional: conjugate gradient is exact after two iterations.
         return make_algorithm("imaml", solver, imaml=IMAMLConfig(lam=lam, cg_steps=4))
 
     def _first_guess(self, curvature_floor: float) -> int:
-        lam = self.strength
+        lam = self._lam
         if not lam + curvature_floor > 0:
             raise ValueError(
                 f"iMAML's regularised inner objective has no minimum: lambda ({lam:g}) plus the "
@@ -122,7 +128,7 @@ class Variant:
         while True:
             result = self._imaml().meta_step(meta_params, problem, tasks)
             adapted = torch.stack([result.metrics["x0_post"], result.metrics["x1_post"]], -1)
-            residual = inner_residual(problem, tasks, theta, self.strength, adapted).max()
+            residual = inner_residual(problem, tasks, theta, self._lam, adapted).max()
             self.residual = float(residual)
             if self.residual <= self.tolerance or self.solver_steps >= self.max_solver_steps:
                 return result

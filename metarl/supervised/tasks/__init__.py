@@ -8,7 +8,7 @@ tasks come from the test distribution with a generator of their own seed.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import torch
 
@@ -32,7 +32,11 @@ class TaskDistribution(Protocol):
         output_dim: size of the model's output.
     """
 
-    loss: Literal["mse", "cross_entropy"]
+    @property
+    def loss(self) -> Literal["mse", "cross_entropy"]:
+        """Read-only, so a family may fix it to one of the two (``Literal["mse"]``)."""
+        ...
+
     input_shape: tuple[int, ...]
     output_dim: int
 
@@ -66,8 +70,9 @@ def make_task_distribution(
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if family == "sinusoid":
         # One family for both splits: held-out tasks differ by the generator's seed.
-        return SinusoidTasks(config, device, dtype)
-    return OmniglotTasks(config, split, device, dtype)
+        # The isinstance check against TASK_FAMILIES[family] above does not narrow for mypy.
+        return SinusoidTasks(cast(SinusoidConfig, config), device, dtype)
+    return OmniglotTasks(cast(OmniglotConfig, config), split, device, dtype)
 
 
 __all__ = [
