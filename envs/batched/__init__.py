@@ -21,7 +21,7 @@ rounding, through the vectorised functions of ``envs.functional``::
 from __future__ import annotations
 
 from envs.batched.backend import BatchedBackend
-from envs.batched.factory import VECTOR_CLASSES, make_batched
+from envs.batched.factory import VECTOR_CLASSES, has_batched_class, make_batched
 from envs.batched.mujoco_vector import (
     MUJOCO_VECTORS,
     AntVector,
@@ -44,5 +44,6 @@ __all__ = [
     "RandParamsVector",
     "TaskVectorEnv",
     "default_threads",
+    "has_batched_class",
     "make_batched",
 ]

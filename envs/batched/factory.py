@@ -50,9 +50,15 @@ def make_batched(
     family = reference_class.task_type.family
     if max_episode_steps is None:
         max_episode_steps = gymnasium.spec(env_id).max_episode_steps
+    if family not in VECTOR_CLASSES:
+        raise ValueError(
+            f"{env_id} has no batched class (envs.batched.VECTOR_CLASSES has "
+            f"{sorted(VECTOR_CLASSES)}); step it with gymnasium.make_vec, or the sampler's "
+            "gymnasium backend"
+        )
+    vector_class = VECTOR_CLASSES[family]
     reference = reference_class(**env_kwargs)
     try:
-        vector_class = VECTOR_CLASSES[family]
         if issubclass(vector_class, MujocoTaskVectorEnv):
             return vector_class(
                 reference, num_envs, max_episode_steps, threads, tasks, autoreset_mode, seeding
@@ -60,3 +66,9 @@ def make_batched(
         return vector_class(reference, num_envs, max_episode_steps, tasks, autoreset_mode, seeding)
     finally:
         reference.close()
+
+
+def has_batched_class(env_id: str) -> bool:
+    """Whether ``env_id``'s family has a batched class (otherwise the sampler falls back to one
+    Gymnasium env per slot)."""
+    return envs.task_family(env_id).task_type.family in VECTOR_CLASSES

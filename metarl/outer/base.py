@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor
 
 from metarl.core.algorithms.base import MetaAlgorithm
@@ -81,6 +82,11 @@ class OuterStep(ABC):
         self.algorithm = algorithm
         self.meta_params = meta_params
         self.average: Average = average or (lambda values: values)
+        self.optimizer = self.make_optimizer(config, list(meta_params.values()))
+
+    def make_optimizer(self, config: Any, params: list[Tensor]) -> torch.optim.Optimizer | None:
+        """The torch optimizer the step keeps between iterations (checkpointed), if any."""
+        return None
 
     @abstractmethod
     def step(self, problem: MetaProblem, tasks: Tasks) -> MetaUpdate:
@@ -91,8 +97,10 @@ class OuterStep(ABC):
         """
 
     def state_dict(self) -> dict[str, Any] | None:
-        """State kept between iterations (an optimizer's), or ``None`` for a stateless step."""
-        return None
+        """State kept between iterations (the optimizer's), or ``None`` for a stateless step."""
+        return None if self.optimizer is None else self.optimizer.state_dict()
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 (stateless default)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s value."""
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state)

@@ -17,11 +17,10 @@ import torch
 from torch import Tensor
 from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 
-from metarl.core.algorithms.base import MetaAlgorithm, MetaStepResult
-from metarl.core.functional import Params
+from metarl.core.algorithms.base import MetaStepResult
 from metarl.core.problem import MetaProblem, Tasks
 from metarl.errors import require_finite
-from metarl.outer.base import Average, MetaUpdate, OuterStep
+from metarl.outer.base import MetaUpdate, OuterStep
 
 OUTER_OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 
@@ -76,15 +75,8 @@ def meta_step_values(result: MetaStepResult) -> dict[str, Tensor]:
 class GradientStep(OuterStep):
     """Adam or SGD (``outer.kind``) with ``outer.lr`` on the algorithm's meta-gradient."""
 
-    def __init__(
-        self,
-        config: Any,
-        algorithm: MetaAlgorithm,
-        meta_params: Params,
-        average: Average | None = None,
-    ) -> None:
-        super().__init__(config, algorithm, meta_params, average)
-        self.optimizer = make_outer_optimizer(config.kind, meta_params.values(), config.lr)
+    def make_optimizer(self, config: Any, params: list[Tensor]) -> torch.optim.Optimizer:
+        return make_outer_optimizer(config.kind, params, config.lr)
 
     def step(self, problem: MetaProblem, tasks: Tasks) -> MetaUpdate:
         result = self.algorithm.meta_step(self.meta_params, problem, tasks)
@@ -95,14 +87,9 @@ class GradientStep(OuterStep):
             meta_step_values(result),
             "Lower inner.lr or outer.lr, or set outer.grad_clip.",
         )
+        assert self.optimizer is not None  # built by make_optimizer
         apply_meta_gradient(
             self.optimizer, self.meta_params, result.meta_grads, grad_norm, self.config.grad_clip
         )
         stats = {"outer/meta_loss": result.meta_loss, "outer/grad_norm": grad_norm}
         return MetaUpdate(stats, result.metrics)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.optimizer.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state)

@@ -26,7 +26,7 @@ from metarl.core.algorithms.base import MetaAlgorithm, map_adapted
 from metarl.core.functional import Params, tree_dot
 from metarl.core.problem import MetaProblem, TaskData, Tasks
 from metarl.errors import require_finite
-from metarl.outer.base import Average, MetaUpdate, OuterStep
+from metarl.outer.base import MetaUpdate, OuterStep
 from metarl.outer.gradient import apply_meta_gradient, meta_step_values
 from metarl.outer.trpo import KLProblem
 
@@ -151,17 +151,11 @@ class PPOStep(OuterStep):
     needs_trust_region_algorithm = True
     needs_policy = True
 
-    def __init__(
-        self,
-        config: Any,
-        algorithm: MetaAlgorithm,
-        meta_params: Params,
-        average: Average | None = None,
-    ) -> None:
-        super().__init__(config, algorithm, meta_params, average)
-        self.optimizer = torch.optim.Adam(meta_params.values(), lr=config.lr)
+    def make_optimizer(self, config: Any, params: list[Tensor]) -> torch.optim.Optimizer:
+        return torch.optim.Adam(params, lr=config.lr)
 
     def step(self, problem: MetaProblem, tasks: Tasks) -> MetaUpdate:
+        assert self.optimizer is not None  # built by make_optimizer
         stats = ppo_step(
             self.algorithm,
             self.meta_params,
@@ -172,9 +166,3 @@ class PPOStep(OuterStep):
             self.config.grad_clip,
         )
         return MetaUpdate({f"outer/{name}": value for name, value in stats.items()})
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.optimizer.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state)

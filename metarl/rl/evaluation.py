@@ -6,7 +6,7 @@ episodes, roll out the adapted policy, step again on the new episodes, and so on
 the core's :func:`~metarl.core.adaptation.inner_step` on the task's inner policy-gradient loss (the
 same primitive as training), vmapped over tasks; every rollout is one batched :class:`MetaSampler`
 call. Returns are undiscounted episode returns averaged over a task's episodes, reported as the
-mean over tasks with a 95% confidence interval (``metarl.supervised.evaluation.mean_and_ci95``).
+mean over tasks with a 95% confidence interval (:func:`metarl.run.report.mean_and_ci95`).
 
 The same evaluator scores the baselines on the same tasks and seeds: a freshly initialised policy
 ("random init"), an SB3 policy trained on the whole distribution ("pretrained"), both adapted with
@@ -15,10 +15,8 @@ the same steps, and an SB3 policy that sees the task ("oracle", not adapted: a h
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +31,7 @@ from metarl.rl.episodes import Episodes
 from metarl.rl.objective import PolicyGradientProblem, adapt_on_fresh_episodes
 from metarl.rl.policies import Policy
 from metarl.rl.sampler import MetaSampler
-from metarl.supervised.evaluation import CI_DESCRIPTION, mean_and_ci95, plot_curves
+from metarl.run.report import CurveData, Panel, curve_scalars, mean_and_ci95
 
 
 @dataclass(frozen=True)
@@ -73,6 +71,16 @@ class ReturnSettings:
     gae_lambda: float = 1.0
     normalize_advantages: bool = True
     baseline_reg: float = 1e-5
+
+    def advantages(self, episodes: Episodes) -> Episodes:
+        """Returns, a per-task linear feature baseline and GAE advantages of ``episodes``."""
+        return compute_advantages(
+            episodes,
+            self.gamma,
+            self.gae_lambda,
+            LinearFeatureBaseline(self.baseline_reg),
+            self.normalize_advantages,
+        )
 
 
 class AdaptationEvaluator:
@@ -139,20 +147,13 @@ class AdaptationEvaluator:
         generator = torch.Generator(device=first.device).manual_seed(seed)
         count = len(tasks)
         params = {name: value.expand(count, *value.shape).clone() for name, value in theta.items()}
-        settings = self.settings
 
         def sample(step: int, params: Params) -> Episodes:
             env_seed = seed + step * self.sampler.episodes_per_task * count
             episodes = self.sampler.sample(policy, params, tasks, generator, env_seed, True)
             if step == adapt_steps:  # the last rollout is only scored
                 return episodes
-            return compute_advantages(
-                episodes,
-                settings.gamma,
-                settings.gae_lambda,
-                LinearFeatureBaseline(settings.baseline_reg),
-                settings.normalize_advantages,
-            )
+            return self.settings.advantages(episodes)
 
         def inner_at(step: int) -> InnerLoopConfig:
             if step > 0 and self.later_lr is not None and self.inner.lr_mode == "fixed":
@@ -197,37 +198,32 @@ def prefixed(params: Params) -> Params:
     return {MODEL_PREFIX + name: value for name, value in params.items()}
 
 
-def write_rl_report(
-    curves: dict[str, ReturnCurve],
-    out_dir: str | Path,
-    title: str,
-    *,
-    stem: str = "evaluation",
-) -> tuple[Path, Path]:
-    """Write ``<stem>.json`` (every curve) and ``<stem>.png`` (return against steps).
-
-    A one-point curve (the oracle, never adapted) is drawn as a horizontal line across the
-    others' steps.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = {
-        "title": title,
-        "interval": CI_DESCRIPTION,
-        "curves": {label: curve.to_dict() for label, curve in curves.items()},
-    }
-    json_path = out_dir / f"{stem}.json"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
+def return_panels(curves: dict[str, ReturnCurve]) -> list[Panel]:
+    """The report's one panel, return against steps; a one-point curve (the oracle, never
+    adapted) is drawn as a horizontal line across the others' steps."""
     longest = max((c.steps for c in curves.values()), key=len)
-    drawn = {}
+    drawn: dict[str, CurveData] = {}
     for label, curve in curves.items():
         if len(curve.steps) == 1 and len(longest) > 1:
             width = len(longest)
             drawn[label] = (longest, curve.return_mean * width, curve.return_ci95 * width)
         else:
             drawn[label] = (curve.steps, curve.return_mean, curve.return_ci95)
-    png_path = plot_curves(drawn, "average return", title, out_dir / f"{stem}.png")
-    return json_path, png_path
+    return [("average return", drawn)]
+
+
+def return_scalars(curves: dict[str, ReturnCurve]) -> dict[str, float]:
+    """``eval/<policy>/pre_adapt_return`` and ``eval/<policy>/post_adapt_return_k{s}``."""
+    scalars: dict[str, float] = {}
+    for label, curve in curves.items():
+        key = label.replace(" ", "_").replace("-", "_")
+        scalars |= curve_scalars(
+            f"eval/{key}/pre_adapt_return",
+            f"eval/{key}/post_adapt_return_k{{step}}",
+            curve.steps,
+            curve.return_mean,
+        )
+    return scalars
 
 
 def format_table(curves: dict[str, ReturnCurve]) -> str:

@@ -40,8 +40,6 @@ from metarl.core.adaptation import MetaLearner
 from metarl.core.algorithms import make_algorithm
 from metarl.core.functional import detach, model_params
 from metarl.errors import ConfigError
-from metarl.rl.advantages import compute_advantages
-from metarl.rl.baseline import LinearFeatureBaseline
 from metarl.rl.config import RLConfig
 from metarl.rl.episodes import Episodes
 from metarl.rl.evaluation import ReturnCurve, ReturnSettings
@@ -152,17 +150,6 @@ class RLExperiment:
         count = 4 + self.sampled_steps - 1
         return np.random.SeedSequence([self.config.seed, iteration]).generate_state(count)
 
-    def advantages(self, episodes: Episodes) -> Episodes:
-        """Returns, per-task linear baseline and GAE advantages, as configured."""
-        settings = self.returns
-        return compute_advantages(
-            episodes,
-            settings.gamma,
-            settings.gae_lambda,
-            LinearFeatureBaseline(settings.baseline_reg),
-            settings.normalize_advantages,
-        )
-
     def draw(self, iteration: int, phase: Phase) -> MetaBatch:
         """Tasks, the support episodes of each inner step, the post-adaptation episodes (all
         with advantages), and phase timings."""
@@ -191,7 +178,7 @@ class RLExperiment:
                 per_task_params=step > 0,
                 shard=shard,
             )
-            episodes = self.advantages(episodes)
+            episodes = self.returns.advantages(episodes)
             seconds["sampling"] += time.perf_counter() - start
             if step + 1 < len(step_seeds):
                 phase(f"adaptation step {step + 1}")
@@ -223,7 +210,7 @@ class RLExperiment:
         query = self.sampler.sample(
             self.policy, adapted, tasks, generator, post_seed, per_task_params=True, shard=shard
         )
-        query = self.advantages(query)
+        query = self.returns.advantages(query)
         seconds["sampling"] += time.perf_counter() - adapted_at
         # (T,) over the whole meta-batch: every rank's share, in task order.
         returns_pre = self.context.gather(supports[0].episode_returns().mean(dim=1))

@@ -36,7 +36,8 @@ from metarl.rl.evaluation import (
     fixed_step_inner,
     format_table,
     prefixed,
-    write_rl_report,
+    return_panels,
+    return_scalars,
 )
 from metarl.rl.objective import PolicyGradientProblem
 from metarl.rl.rollout_video import record_rollouts
@@ -49,6 +50,7 @@ from metarl.rl.sb3_baselines import (
     resolve_env_id,
 )
 from metarl.run.logger import RunLogger
+from metarl.run.report import write_report
 
 
 class HeldOutEvaluation:
@@ -176,14 +178,10 @@ class HeldOutEvaluation:
             f"{iteration} ({config.evaluation.tasks} held-out tasks)"
         )
         if logger is not None:
-            scalars = {}
-            for label, curve in curves.items():
-                key = label.replace(" ", "_").replace("-", "_")
-                scalars[f"eval/{key}/pre_adapt_return"] = curve.return_mean[0]
-                for step, value in zip(curve.steps[1:], curve.return_mean[1:], strict=True):
-                    scalars[f"eval/{key}/post_adapt_return_k{step}"] = value
-            logger.log_scalars(iteration, scalars)
-        return write_rl_report(curves, out_dir, title, stem=stem)
+            logger.log_scalars(iteration, return_scalars(curves))
+        return write_report(
+            curves, return_panels(curves), out_dir, title, stem=stem, xlabel="policy-gradient steps"
+        )
 
     def record_rollouts(self, meta_params: Params, out_dir: str | Path) -> Path:
         """The first held-out task before and after ``evaluation.adapt_steps`` steps: a GIF for

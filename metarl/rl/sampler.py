@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
@@ -30,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.func import vmap
 
-from envs.batched import BatchedBackend
+from envs.batched import BatchedBackend, has_batched_class
 from metarl.core.functional import Params
 from metarl.errors import check_finite
 from metarl.rl.episodes import Episodes
@@ -165,6 +166,13 @@ class MetaSampler:
                 raise ValueError(
                     f"unknown sampler backend {backend!r}; choose from {list(BACKENDS)}"
                 )
+            if backend == "batched" and not has_batched_class(env_id):
+                warnings.warn(
+                    f"{env_id} has no batched class in envs.batched; sampling it with the "
+                    "gymnasium backend (one env per slot)",
+                    stacklevel=2,
+                )
+                backend = "gymnasium"
             options = {"threads": sim_threads} if backend == "batched" else {}
             backend = BACKENDS[backend](env_id, horizon, **options)
         self.env_id = env_id

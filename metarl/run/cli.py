@@ -505,6 +505,7 @@ test checks that the two are equal)."""
 
 TASK_FAMILY_TITLES: dict[str, str] = {
     "sinusoid": "The sinusoid task family (defaults: the MAML paper).",
+    "linear": "The linear regression task family.",
     "omniglot": "N-way K-shot Omniglot classification (defaults: 5-way 1-shot, as in MAML).",
 }
 """``metarl.supervised.tasks.TASK_FAMILIES`` -> the first line of each config class's docstring

@@ -5,40 +5,12 @@ sinusoid setting (Finn et al., 2017, sec. 5.1)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from metarl.core.adaptation import InnerLoopConfig
 from metarl.errors import ConfigError
 from metarl.run.config import EvaluationConfig, RunConfig
-from metarl.run.config_schema import suggestion
 from metarl.supervised.models import ModelConfig
-from metarl.supervised.tasks import TASK_FAMILIES
-from metarl.supervised.tasks.omniglot import OmniglotConfig
-from metarl.supervised.tasks.sinusoid import SinusoidConfig
-
-
-@dataclass(frozen=True)
-class TaskConfig:
-    """Which task family to meta-train on, and the settings of each family."""
-
-    family: str = "sinusoid"
-    """Task family, one of ``metarl list``'s task families (``sinusoid``, ``omniglot``)."""
-    sinusoid: SinusoidConfig = field(default_factory=SinusoidConfig)
-    """Settings of the sinusoid regression family (used when ``family: sinusoid``)."""
-    omniglot: OmniglotConfig = field(default_factory=OmniglotConfig)
-    """Settings of the Omniglot classification family (used when ``family: omniglot``)."""
-
-    def __post_init__(self) -> None:
-        if self.family not in TASK_FAMILIES:
-            raise ConfigError(
-                f"task.family {self.family!r} is not a task family; "
-                f"choose one of {sorted(TASK_FAMILIES)}" + suggestion(self.family, TASK_FAMILIES)
-            )
-
-    @property
-    def family_config(self) -> Any:
-        """The settings of the selected family (``self.sinusoid`` for ``family: sinusoid``)."""
-        return getattr(self, self.family)
+from metarl.supervised.tasks import TaskConfig
 
 
 @dataclass(frozen=True)

@@ -4,29 +4,20 @@ Starting from the meta-learned parameters, each held-out task adapts with the al
 inner solve (:meth:`~metarl.core.algorithms.MetaAlgorithm.adaptation_curve`: the k-step loop with
 its fixed or learned step sizes, or iMAML's proximal solve) on its support set, and the query set
 is scored after every step. Numbers are reported as the mean over
-tasks with a 95% confidence interval of the mean, ``1.96 * s / sqrt(n)`` (normal approximation;
-``s`` is the sample standard deviation over the ``n`` tasks, as in the MAML paper's tables).
+tasks with a 95% confidence interval of the mean (:mod:`metarl.run.report`).
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from torch import Tensor
 
 from metarl.core.algorithms import MetaAlgorithm
 from metarl.core.functional import Params, detach
 from metarl.core.problem import MetaProblem, TaskData, Tasks, num_tasks
-
-Z_95 = 1.96
-CI_DESCRIPTION = "95% CI half-width of the mean over tasks: 1.96 * sample std / sqrt(tasks)"
+from metarl.run.report import CurveData, Panel, curve_scalars, mean_and_ci95
 
 
 @dataclass(frozen=True)
@@ -51,19 +42,6 @@ class AdaptationCurve:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def mean_and_ci95(values: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean over dim 0 and the half-width of its 95% confidence interval.
-
-    The half-width is ``1.96 * std / sqrt(n)`` with the unbiased sample standard deviation; it is
-    NaN for a single task, where the spread is unknown.
-    """
-    count = values.shape[0]
-    mean = values.mean(dim=0)
-    if count < 2:
-        return mean, torch.full_like(mean, math.nan)
-    return mean, Z_95 * values.std(dim=0) / math.sqrt(count)
 
 
 def _split(tasks: Tasks, chunk_size: int) -> list[Tasks]:
@@ -120,76 +98,32 @@ def evaluate_adaptation(
     )
 
 
-CurveData = tuple[list[int], list[float], list[float]]
-
-
-def _draw(axes: Axes, curves: dict[str, CurveData], ylabel: str) -> None:
-    for label, (steps, mean, ci) in curves.items():
-        (line,) = axes.plot(steps, mean, marker="o", markersize=3, label=label)
-        low = [m - c for m, c in zip(mean, ci, strict=True)]
-        high = [m + c for m, c in zip(mean, ci, strict=True)]
-        axes.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
-    axes.set_xlabel("inner steps")
-    axes.set_ylabel(ylabel)
-    axes.grid(alpha=0.3)
-    axes.legend()
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    return path
-
-
-def plot_curves(curves: dict[str, CurveData], ylabel: str, title: str, path: str | Path) -> Path:
-    """Plot ``label -> (steps, mean, ci95)`` lines with shaded 95% intervals; PNG at ``path``."""
-    figure = Figure(figsize=(6, 4), layout="constrained")
-    axes = figure.add_subplot()
-    _draw(axes, curves, ylabel)
-    axes.set_title(title)
-    return _save(figure, Path(path))
-
-
-def _finite_or_null(value: Any) -> Any:
-    """The report with NaN/inf (a diverged adaptation, a single task's CI) as JSON ``null``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite_or_null(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_null(item) for item in value]
-    return value
-
-
-def write_report(
-    curves: dict[str, AdaptationCurve],
-    out_dir: str | Path,
-    title: str,
-    *,
-    stem: str = "adaptation",
-) -> tuple[Path, Path]:
-    """Write ``<stem>.json`` (every curve's numbers) and ``<stem>.png`` (loss, and accuracy when
-    present, against inner steps) into ``out_dir``; returns both paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"{stem}.json"
-    report = {
-        "title": title,
-        "interval": CI_DESCRIPTION,
-        "curves": {label: curve.to_dict() for label, curve in curves.items()},
-    }
-    json_path.write_text(json.dumps(_finite_or_null(report), indent=2, allow_nan=False) + "\n")
-
-    panels = [("query loss", {k: (c.steps, c.loss_mean, c.loss_ci95) for k, c in curves.items()})]
-    accuracy = {
+def loss_panels(curves: dict[str, AdaptationCurve]) -> list[Panel]:
+    """The report's panels: query loss, and query accuracy where the curves have it."""
+    panels: list[Panel] = [
+        ("query loss", {k: (c.steps, c.loss_mean, c.loss_ci95) for k, c in curves.items()})
+    ]
+    accuracy: dict[str, CurveData] = {
         k: (c.steps, c.accuracy_mean, c.accuracy_ci95)
         for k, c in curves.items()
         if c.accuracy_mean is not None and c.accuracy_ci95 is not None
     }
     if accuracy:
         panels.append(("query accuracy", accuracy))
-    figure = Figure(figsize=(6 * len(panels), 4), layout="constrained")
-    for index, (ylabel, data) in enumerate(panels):
-        _draw(figure.add_subplot(1, len(panels), index + 1), data, ylabel)
-    figure.suptitle(title)
-    return json_path, _save(figure, out_dir / f"{stem}.png")
+    return panels
+
+
+def loss_scalars(curves: dict[str, AdaptationCurve]) -> dict[str, float]:
+    """``eval/pre_adapt_{loss,accuracy}_k{K}`` and ``eval/post_adapt_..._k{K}_step{s}``."""
+    scalars: dict[str, float] = {}
+    for label, curve in curves.items():
+        k = label.removeprefix("K=")
+        for metric, means in {"loss": curve.loss_mean, "accuracy": curve.accuracy_mean}.items():
+            if means is not None:
+                scalars |= curve_scalars(
+                    f"eval/pre_adapt_{metric}_k{k}",
+                    f"eval/post_adapt_{metric}_k{k}_step{{step}}",
+                    curve.steps,
+                    means,
+                )
+    return scalars

@@ -21,9 +21,15 @@ from metarl.core.problem import SupervisedProblem, unstack_tasks
 from metarl.run.distributed import DistributedContext
 from metarl.run.files import EVALUATION_STEM
 from metarl.run.logger import RunLogger
+from metarl.run.report import write_report
 from metarl.run.trainer import IterationResult, MetaBatch, Phase
 from metarl.supervised.config import SupervisedConfig
-from metarl.supervised.evaluation import AdaptationCurve, evaluate_adaptation, write_report
+from metarl.supervised.evaluation import (
+    AdaptationCurve,
+    evaluate_adaptation,
+    loss_panels,
+    loss_scalars,
+)
 from metarl.supervised.models import build_model
 from metarl.supervised.tasks import make_task_distribution
 
@@ -109,18 +115,10 @@ class SupervisedExperiment:
             f"iteration {iteration}, {config.evaluation.tasks} held-out tasks"
         )
         if logger is not None:
-            scalars = {}
-            for label, curve in curves.items():
-                k = label.removeprefix("K=")
-                series = {"loss": curve.loss_mean, "accuracy": curve.accuracy_mean}
-                for metric, means in series.items():
-                    if means is None:
-                        continue
-                    scalars[f"eval/pre_adapt_{metric}_k{k}"] = means[0]
-                    for step, value in zip(curve.steps[1:], means[1:], strict=True):
-                        scalars[f"eval/post_adapt_{metric}_k{k}_step{step}"] = value
-            logger.log_scalars(iteration, scalars)
-        write_report(curves, out_dir, title, stem=EVALUATION_STEM)
+            logger.log_scalars(iteration, loss_scalars(curves))
+        write_report(
+            curves, loss_panels(curves), out_dir, title, stem=EVALUATION_STEM, xlabel="inner steps"
+        )
 
     def finish(self, out_dir: Path) -> None:
         return None

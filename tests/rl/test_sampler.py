@@ -280,3 +280,24 @@ def test_torch_threads_are_restored_after_sampling(gaussian_policy, detached_par
     tasks = envs.task_family(NAV).sample_tasks(1, seed=0)
     sampler.sample(policy, detached_params(policy), tasks, torch.Generator(), 0)
     assert torch.get_num_threads() == before
+
+
+def test_a_family_without_a_batched_class_falls_back_to_gymnasium_with_a_warning(
+    gaussian_policy, detached_params, monkeypatch
+):
+    from envs.batched import factory
+    from metarl.rl.sampler import GymnasiumBackend
+
+    policy = gaussian_policy(2, 2)
+    params = detached_params(policy)
+    tasks = envs.task_family(NAV).sample_tasks(3, seed=4)
+    reference = MetaSampler(NAV, episodes_per_task=2, horizon=10, backend="gymnasium")
+    monkeypatch.delitem(factory.VECTOR_CLASSES, "Navigation2D")
+    with pytest.warns(UserWarning, match="has no batched class in envs.batched; sampling it with"):
+        fallback = MetaSampler(NAV, episodes_per_task=2, horizon=10, backend="batched")
+    assert isinstance(fallback.backend, GymnasiumBackend)
+    a = reference.sample(policy, params, tasks, torch.Generator().manual_seed(1), 0)
+    b = fallback.sample(policy, params, tasks, torch.Generator().manual_seed(1), 0)
+    assert torch.equal(a.rewards, b.rewards) and torch.equal(a.observations, b.observations)
+    with pytest.raises(ValueError, match="has no batched class"):
+        factory.make_batched(NAV, 2)

@@ -221,7 +221,8 @@ def test_static_names_of_metarl_list_equal_the_registries():
 
     assert cli.ALGORITHM_SUMMARIES == SUMMARIES
     titles = {
-        name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in TASK_FAMILIES.items()
+        name: (family.config.__doc__ or "").strip().splitlines()[0]
+        for name, family in TASK_FAMILIES.items()
     }
     assert titles == cli.TASK_FAMILY_TITLES
     assert list(cli.ENV_IDS) == list(envs.ENV_IDS)

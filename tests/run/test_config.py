@@ -234,3 +234,53 @@ def test_from_mapping_handles_optional_tuples_and_nested_dataclasses():
         from_mapping(Outer, {"inner": {"pair": [1]}})
     with pytest.raises(ConfigError, match=r"clip must be a number or null, got 'x'"):
         from_mapping(Outer, {"clip": "x"})
+
+
+def test_configs_of_the_earlier_schema_keep_working_with_a_warning():
+    """``outer.optimizer`` (supervised) and RL's ``outer: <kind>`` with top-level ``trpo:``,
+    ``ppo:`` and ``optimizer:`` sections, as configs and checkpoints before the shared ``outer:``
+    section have them, load into the same config as the new keys."""
+    with pytest.warns(UserWarning, match=r"outer.optimizer -> outer.kind"):
+        old = config_from_dict({"outer": {"optimizer": "sgd", "lr": 0.5}})
+    assert old == config_from_dict({"outer": {"kind": "sgd", "lr": 0.5}})
+
+    rl = {"kind": "rl", "env": {"id": "metarl/Navigation2D-v0"}}
+    with pytest.warns(UserWarning, match=r"ppo -> outer.ppo"):
+        old = config_from_dict(
+            {
+                **rl,
+                "outer": "ppo",
+                "ppo": {"epochs": 2, "lr": 0.01, "max_grad_norm": 1.0},
+                "trpo": {"max_kl": 0.02},
+                "optimizer": {"lr": 0.3},
+            }
+        )
+    new = config_from_dict(
+        {
+            **rl,
+            "outer": {
+                "kind": "ppo",
+                "lr": 0.01,
+                "grad_clip": 1.0,
+                "ppo": {"epochs": 2},
+                "trpo": {"max_kl": 0.02},
+            },
+        }
+    )
+    assert old == new
+    with pytest.warns(UserWarning, match=r"optimizer.lr/grad_clip -> outer.lr/grad_clip"):
+        old = config_from_dict(
+            {**rl, "algorithm": "reptile", "outer": "sgd", "optimizer": {"lr": 0.3}}
+        )
+    assert old.outer.kind == "sgd" and old.outer.lr == 0.3
+
+
+def test_a_bare_outer_kind_is_a_shorthand():
+    config = load(["outer=sgd"])
+    assert config.outer.kind == "sgd" and config.outer.lr == 1e-3
+
+
+@pytest.mark.parametrize("kind", ["trpo", "ppo"])
+def test_policy_outer_steps_are_refused_for_supervised_runs(kind):
+    with pytest.raises(ConfigError, match=rf"outer.kind: {kind} measures the KL divergence"):
+        load([f"outer.kind={kind}"])

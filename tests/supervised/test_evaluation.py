@@ -1,4 +1,3 @@
-import json
 import math
 
 import pytest
@@ -10,11 +9,7 @@ from metarl.core.adaptation import InnerLoopConfig, MetaLearner
 from metarl.core.algorithms import make_algorithm
 from metarl.core.problem import SupervisedProblem, unstack_tasks
 from metarl.supervised.evaluation import (
-    AdaptationCurve,
     evaluate_adaptation,
-    mean_and_ci95,
-    plot_curves,
-    write_report,
 )
 from metarl.supervised.models import ModelConfig, build_model
 from metarl.supervised.tasks import SinusoidConfig, SinusoidTasks
@@ -172,30 +167,6 @@ def test_bad_arguments_are_rejected(sinusoid_tasks):
         evaluate_adaptation(*args, -1)
     with pytest.raises(ValueError, match="chunk_size"):
         evaluate_adaptation(*args, 1, chunk_size=0)
-
-
-def test_mean_and_ci95():
-    values = torch.tensor([[1.0, 10.0], [2.0, 10.0], [6.0, 10.0]])
-    mean, half = mean_and_ci95(values)
-    assert mean.tolist() == [3.0, 10.0]
-    assert half[0] == pytest.approx(1.96 * math.sqrt(7.0) / math.sqrt(3))
-    assert half[1] == 0.0
-    assert math.isnan(mean_and_ci95(torch.tensor([4.0]))[1])
-
-
-def test_report_writes_json_and_png(tmp_path):
-    curve = AdaptationCurve(
-        [0, 1, 2], [3.0, 2.0, 1.5], [0.2, 0.1, 0.1], [0.2, 0.5, 0.6], [0.01, 0.02, 0.02], 600
-    )
-    json_path, png_path = write_report({"K=5": curve, "K=10": curve}, tmp_path / "eval", "test")
-    report = json.loads(json_path.read_text())
-    assert report["title"] == "test" and "1.96" in report["interval"]
-    assert report["curves"]["K=5"] == curve.to_dict()
-    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    plot = plot_curves(
-        {"maml": ([0, 1], [1.0, 0.5], [0.1, 0.1])}, "return", "rl", tmp_path / "rl.png"
-    )
-    assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
 def manual_proximal_curve(model, task, lr, lam, steps):

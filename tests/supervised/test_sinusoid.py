@@ -71,7 +71,7 @@ def test_sample_rejects_bad_counts():
 
 
 def test_make_task_distribution_checks_family_config_and_split():
-    assert set(TASK_FAMILIES) == {"sinusoid", "omniglot"}
+    assert set(TASK_FAMILIES) == {"sinusoid", "linear", "omniglot"}
     made = make_task_distribution("sinusoid", SinusoidConfig(), "test", "cpu", torch.float64)
     assert made.loss == "mse" and made.input_shape == (1,) and made.output_dim == 1
     assert made.sample(2, torch.Generator())["support_x"].dtype == torch.float64
