@@ -13,8 +13,9 @@ inner policy-gradient adaptation. The step solves the trust-region problem
 to second order: ``g = grad L`` comes from ``algorithm.meta_step`` (so MAML, first-order MAML or
 Meta-SGD decide how the gradient flows through U_i), ``F`` is the Hessian of KL_bar at theta_old
 (the Fisher matrix of the adapted policies pulled back through ``algorithm.adapted_params``,
-applied to vectors in the exact Gauss-Newton form of :func:`fisher_vector_product`). Conjugate
-gradient gives ``s ~ (F + damping I)^-1 g``; the full step ``-s * sqrt(2 delta / s^T F s)`` has
+applied to vectors in the exact Gauss-Newton form of :func:`fisher_vector_product`, with the
+KL's Hessian in distribution-parameter space in closed form). Conjugate gradient gives
+``s ~ (F + damping I)^-1 g``; the full step ``-s * sqrt(2 delta / s^T F s)`` has
 quadratic-model KL equal to delta. A backtracking line search (step fractions ratio^j,
 j = 0 .. steps-1) accepts the first candidate whose exact surrogate improves and whose exact KL is
 within delta; if none does, the parameters are left unchanged (the hyper-parameters are those of
@@ -166,7 +167,7 @@ FisherProduct = Callable[
 """Builds ``v -> (F + damping I) v`` from (algorithm, meta_params, problem, tasks, damping)."""
 
 
-def _jacobian_products(
+def jacobian_products(
     algorithm: MetaAlgorithm, meta_params: Params, problem: KLProblem, tasks: Tasks
 ) -> tuple[DistParams, Callable[[Params], DistParams], Callable[[DistParams], Params]]:
     """``g(theta)`` (every task's adapted distribution parameters at its query observations,
@@ -197,6 +198,7 @@ def kl_metric_product(
     mean over query steps) with respect to every task's distribution parameters, applied to
     ``tangent``, in the policy's closed form (:meth:`~metarl.rl.policies.Policy.kl_hessian_product`)
     weighted by each step's share of the mean; padded steps get 0."""
+    # One dict for map_adapted (vmap over a TaskBatch, a loop over a task list).
     packed = {("at", k): v for k, v in dist_params.items()}
     packed.update({("u", k): v for k, v in tangent.items()})
 
@@ -233,12 +235,12 @@ def fisher_vector_product(
     theta_old the adapted policies are the sampling policies, where the KL is minimal and
     dK/dg = 0: the Hessian is exactly the Gauss-Newton form ``J^T M J``, the Fisher matrix pulled
     back through the adaptation. Each product is two backward passes through graphs recorded
-    once here (``J v`` and ``J^T w``, :func:`_jacobian_products`) around the closed-form metric
+    once here (``J v`` and ``J^T w``, :func:`jacobian_products`) around the closed-form metric
     product (``M u``, :func:`kl_metric_product`): second derivatives of the inner loss only,
     never the third derivatives that the double backward of the KL's gradient would take.
     Equal to :func:`fisher_vector_product_reference` up to rounding.
     """
-    current, push_forward, pull_back = _jacobian_products(algorithm, meta_params, problem, tasks)
+    current, push_forward, pull_back = jacobian_products(algorithm, meta_params, problem, tasks)
 
     def matvec(vector: Params) -> Params:
         metric = kl_metric_product(problem, current, push_forward(vector), tasks)  # M J v
@@ -258,7 +260,7 @@ def fisher_vector_product_reference(
     """:func:`fisher_vector_product` with the metric product ``M u`` taken by automatic
     differentiation: a Hessian-vector product (double backward) of the mean KL in
     distribution-parameter space. The plain path that the closed form is tested against."""
-    current, push_forward, pull_back = _jacobian_products(algorithm, meta_params, problem, tasks)
+    current, push_forward, pull_back = jacobian_products(algorithm, meta_params, problem, tasks)
 
     def mean_kl(dist_params: DistParams) -> Tensor:
         return map_adapted(

@@ -46,7 +46,7 @@ TRAINERS: dict[str, str] = {
 RESUMABLE_KEYS = ("iterations", "logging", "evaluation", "task.omniglot.data_root")
 """Keys ``--set`` may change when resuming: none of them changes the training numbers."""
 
-BENCHMARKS = ("supervised", "sampler")
+BENCHMARKS = ("supervised", "sampler", "outer")
 
 EXIT_INPUT_ERROR = 2
 EXIT_NON_FINITE = 1

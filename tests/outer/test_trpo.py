@@ -409,27 +409,42 @@ def test_gaussian_kl_hessian_at_the_old_distribution_is_the_fisher_matrix():
         torch.testing.assert_close(product["log_std"], 2.0 * u["log_std"])
 
 
+def reference_and_new_steps(learner, algorithm, problem, tasks, config):
+    """Statistics and parameters of trpo_step from the same start with either product.
+
+    The tests use damping 1e-3: this tiny meta-batch's Fisher has rank below the parameter
+    count, and at damping 1e-5 ten CG iterations amplify 1e-16 differences of the products to
+    ~1e-5 in the step (at the published shape they stay at ~1e-14, ``metarl bench outer``)."""
+    meta_params = learner.meta_params()
+    start = {n: p.detach().clone() for n, p in meta_params.items()}
+    results = []
+    for product in (fisher_vector_product_reference, fisher_vector_product):
+        with torch.no_grad():
+            for n, p in meta_params.items():
+                p.copy_(start[n])
+        stats = trpo_step(algorithm, meta_params, problem, tasks, config, fisher_product=product)
+        results.append((stats, {n: p.detach().clone() for n, p in meta_params.items()}))
+    return results
+
+
 @pytest.mark.parametrize(("policy_kind", "algorithm_name", "steps"), CASES)
 def test_trpo_step_with_the_new_product_equals_the_reference_step(
     policy_kind, algorithm_name, steps
 ):
     learner, algorithm, problem, tasks = make_meta_batch(policy_kind, algorithm_name, steps)
-    meta_params = learner.meta_params()
-    start = {n: p.detach().clone() for n, p in meta_params.items()}
-    config = TRPOConfig(cg_damping=1e-3)
-    reference = trpo_step(
-        algorithm,
-        meta_params,
-        problem,
-        tasks,
-        config,
-        fisher_product=fisher_vector_product_reference,
+    (reference, reference_params), (stats, params) = reference_and_new_steps(
+        learner, algorithm, problem, tasks, TRPOConfig(cg_damping=1e-3)
     )
-    reference_params = {n: p.detach().clone() for n, p in meta_params.items()}
-    with torch.no_grad():
-        for n, p in meta_params.items():
-            p.copy_(start[n])
-    stats = trpo_step(algorithm, meta_params, problem, tasks, config)
     assert reference["accepted"].item() == 1.0  # a real step, not "nothing moved" on both sides
     assert_trees_equal(stats, reference)
-    assert_trees_equal(detach(meta_params), reference_params)
+    assert_trees_equal(params, reference_params)
+
+
+def test_subsampled_trpo_step_with_the_new_product_equals_the_reference_step():
+    learner, algorithm, problem, tasks = make_meta_batch("gaussian", "maml", 1)
+    (reference, reference_params), (stats, params) = reference_and_new_steps(
+        learner, algorithm, problem, tasks, TRPOConfig(cg_damping=1e-3, fvp_subsample=0.5)
+    )
+    assert reference["accepted"].item() == 1.0
+    assert_trees_equal(stats, reference)
+    assert_trees_equal(params, reference_params)
