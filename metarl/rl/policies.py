@@ -92,7 +92,8 @@ class Policy(nn.Module, ABC):
         with respect to ``dist_params`` and u = ``tangent``.
 
         TRPO's metric in distribution-parameter space. This generic version differentiates the
-        KL twice (forward over reverse); the policies below override it with the closed form.
+        KL twice (forward over reverse); the Gaussian and categorical policies of this module
+        override it with the closed form.
 
         Args:
             dist_params: where the Hessian is taken (e.g. the current policy's outputs).
