@@ -13,8 +13,9 @@ inner policy-gradient adaptation. The step solves the trust-region problem
 to second order: ``g = grad L`` comes from ``algorithm.meta_step`` (so MAML, first-order MAML or
 Meta-SGD decide how the gradient flows through U_i), ``F`` is the Hessian of KL_bar at theta_old
 (the Fisher matrix of the adapted policies pulled back through ``algorithm.adapted_params``,
-applied to vectors in the exact Gauss-Newton form of :func:`fisher_vector_product`). Conjugate
-gradient gives ``s ~ (F + damping I)^-1 g``; the full step ``-s * sqrt(2 delta / s^T F s)`` has
+applied to vectors in the exact Gauss-Newton form of :func:`fisher_vector_product`, with the
+KL's Hessian in distribution-parameter space in closed form). Conjugate gradient gives
+``s ~ (F + damping I)^-1 g``; the full step ``-s * sqrt(2 delta / s^T F s)`` has
 quadratic-model KL equal to delta. A backtracking line search (step fractions ratio^j,
 j = 0 .. steps-1) accepts the first candidate whose exact surrogate improves and whose exact KL is
 within delta; if none does, the parameters are left unchanged (the hyper-parameters are those of
@@ -149,6 +150,64 @@ def surrogate_and_kl(
     return losses.mean(), kls.mean()
 
 
+FisherProduct = Callable[
+    [MetaAlgorithm, Params, KLProblem, Tasks, float], Callable[[Params], Params]
+]
+"""Builds ``v -> (F + damping I) v`` from (algorithm, meta_params, problem, tasks, damping)."""
+
+
+def jacobian_products(
+    algorithm: MetaAlgorithm, meta_params: Params, problem: KLProblem, tasks: Tasks
+) -> tuple[DistParams, Callable[[Params], DistParams], Callable[[DistParams], Params]]:
+    """``g(theta)`` (every task's adapted distribution parameters at its query observations,
+    detached) and the maps ``v -> J v`` and ``w -> J^T w``, J = dg/dtheta at ``meta_params``.
+
+    Both maps are backward passes through graphs recorded once here: ``J^T w`` through the vjp
+    of g, and ``J v`` through the graph of ``w -> J^T w`` (that map is linear, so its own vjp is
+    ``v -> J v``). Forward mode (``torch.func.jvp`` through the adaptation) gives the same
+    ``J v`` but re-runs the adaptation with tangents on every product, about twice the time of
+    the recorded backward pass (``metarl bench outer`` measures both).
+    """
+    theta = detach(meta_params)
+
+    def outputs(theta: Params) -> DistParams:
+        adapted = algorithm.adapted_params(theta, problem, tasks)
+        return map_adapted(lambda p, task: query_dist_params(problem, p, task), adapted, tasks)
+
+    current, pull_back = vjp(outputs, theta)  # records the graph of g once
+    zeros = {name: torch.zeros_like(value) for name, value in current.items()}
+    _, push_forward = vjp(lambda w: pull_back(w)[0], zeros)
+    return detach(current), lambda v: push_forward(v)[0], lambda w: pull_back(w)[0]
+
+
+def kl_metric_product(
+    problem: KLProblem, dist_params: DistParams, tangent: DistParams, tasks: Tasks
+) -> DistParams:
+    """``M u``: the Hessian of the mean KL over the meta-batch (mean over tasks of the masked
+    mean over query steps) with respect to every task's distribution parameters, applied to
+    ``tangent``, in the policy's closed form (:meth:`~metarl.rl.policies.Policy.kl_hessian_product`)
+    weighted by each step's share of the mean; padded steps get 0."""
+    # One dict for map_adapted (vmap over a TaskBatch, a loop over a task list).
+    packed = {("at", k): v for k, v in dist_params.items()}
+    packed.update({("u", k): v for k, v in tangent.items()})
+
+    def one_task(values: dict[tuple[str, str], Tensor], task: TaskData) -> DistParams:
+        at = {k: v for (kind, k), v in values.items() if kind == "at"}
+        u = {k: v for (kind, k), v in values.items() if kind == "u"}
+        old = {k[len(OLD_PREFIX) :]: v for k, v in task.items() if k.startswith(OLD_PREFIX)}
+        product = problem.policy.kl_hessian_product(at, old, u)
+        mask = task["query_mask"]
+        weight = 1.0 / mask.sum().clamp(min=1.0)
+        return {
+            k: torch.where(mask.reshape(*mask.shape, *[1] * (v.dim() - mask.dim())) > 0, v, 0.0)
+            * weight
+            for k, v in product.items()
+        }
+
+    count = num_tasks(tasks)
+    return {k: v / count for k, v in map_adapted(one_task, packed, tasks).items()}
+
+
 def fisher_vector_product(
     algorithm: MetaAlgorithm,
     meta_params: Params,
@@ -164,34 +223,43 @@ def fisher_vector_product(
     with ``J = dg/dtheta`` and ``M`` the Hessian of K in distribution-parameter space. At
     theta_old the adapted policies are the sampling policies, where the KL is minimal and
     dK/dg = 0: the Hessian is exactly the Gauss-Newton form ``J^T M J``, the Fisher matrix pulled
-    back through the adaptation. Each product is then two backward passes through graphs recorded
-    once here (``J v`` and ``J^T w``) around an elementwise metric product (``M u``): second
-    derivatives of the inner loss only, never the third derivatives that the double backward of
-    the KL's gradient would take.
+    back through the adaptation. Each product is two backward passes through graphs recorded
+    once here (``J v`` and ``J^T w``, :func:`jacobian_products`) around the closed-form metric
+    product (``M u``, :func:`kl_metric_product`): second derivatives of the inner loss only,
+    never the third derivatives that the double backward of the KL's gradient would take.
+    Equal to :func:`fisher_vector_product_reference` up to rounding.
     """
-    theta = detach(meta_params)
+    current, push_forward, pull_back = jacobian_products(algorithm, meta_params, problem, tasks)
 
-    def outputs(theta: Params) -> DistParams:
-        adapted = algorithm.adapted_params(theta, problem, tasks)
-        return map_adapted(lambda p, task: query_dist_params(problem, p, task), adapted, tasks)
+    def matvec(vector: Params) -> Params:
+        metric = kl_metric_product(problem, current, push_forward(vector), tasks)  # M J v
+        product = pull_back(metric)  # J^T M J v
+        return {name: product[name] + damping * vector[name] for name in product}
+
+    return matvec
+
+
+def fisher_vector_product_reference(
+    algorithm: MetaAlgorithm,
+    meta_params: Params,
+    problem: KLProblem,
+    tasks: Tasks,
+    damping: float,
+) -> Callable[[Params], Params]:
+    """:func:`fisher_vector_product` with the metric product ``M u`` taken by automatic
+    differentiation: a Hessian-vector product (double backward) of the mean KL in
+    distribution-parameter space. The plain path that the closed form is tested against."""
+    current, push_forward, pull_back = jacobian_products(algorithm, meta_params, problem, tasks)
 
     def mean_kl(dist_params: DistParams) -> Tensor:
         return map_adapted(
             lambda d, task: kl_from_dist_params(problem, d, task), dist_params, tasks
         ).mean()
 
-    current, pull_back = vjp(outputs, theta)  # records the graph of g once
-    current = detach(current)
-    # w -> J^T w is linear, so the vector-Jacobian product of that map is v -> J v: a backward
-    # pass through a second recorded graph, cheaper than forward mode through the adaptation.
-    zeros = {name: torch.zeros_like(value) for name, value in current.items()}
-    _, push_forward = vjp(lambda w: pull_back(w)[0], zeros)
-
     def matvec(vector: Params) -> Params:
-        (pushed,) = push_forward(vector)  # J v
-        metric = hessian_vector_product(mean_kl, current, pushed)  # M J v
-        (product,) = pull_back(metric)  # J^T M J v
-        return {name: product[name] + damping * vector[name] for name in theta}
+        metric = hessian_vector_product(mean_kl, current, push_forward(vector))  # M J v
+        product = pull_back(metric)  # J^T M J v
+        return {name: product[name] + damping * vector[name] for name in product}
 
     return matvec
 
@@ -203,6 +271,7 @@ def trpo_step(
     tasks: Tasks,
     config: TRPOConfig,
     average: Callable[[list[Tensor]], list[Tensor]] | None = None,
+    fisher_product: FisherProduct = fisher_vector_product,
 ) -> dict[str, Tensor]:
     """One MAML-TRPO meta-update of ``learner_params`` (in place, only if a step is accepted).
 
@@ -220,6 +289,9 @@ def trpo_step(
             all tasks (the Fisher-vector products and the line search's surrogate and KL; pass an
             algorithm whose ``meta_step`` averages the gradient too), so every rank takes the
             identical step. ``None`` on a single process.
+        fisher_product: builds the Fisher-vector product conjugate gradient runs on
+            (:func:`fisher_vector_product`; :func:`fisher_vector_product_reference` is the
+            autograd reference).
 
     Returns:
         Scalars: ``surrogate_before``, ``surrogate_after``, ``improvement`` (before - after),
@@ -246,7 +318,7 @@ def trpo_step(
 
     average = average or (lambda values: values)
     fisher_tasks = subsample_tasks(tasks, config.fvp_subsample)
-    local_matvec = fisher_vector_product(
+    local_matvec = fisher_product(
         algorithm, learner_params, problem, fisher_tasks, config.cg_damping
     )
 

@@ -25,7 +25,7 @@ import gymnasium
 import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, Normal, kl_divergence
-from torch.func import functional_call
+from torch.func import functional_call, grad, jvp
 
 from metarl.core.functional import Params
 
@@ -84,6 +84,32 @@ class Policy(nn.Module, ABC):
     @abstractmethod
     def make_distribution(self, dist_params: DistParams) -> Distribution:
         """The distribution with the given parameters (``forward``'s output, possibly stored)."""
+
+    def kl_hessian_product(
+        self, dist_params: DistParams, old: DistParams, tangent: DistParams
+    ) -> DistParams:
+        """``H u`` per batch element, H the Hessian of KL(old || make_distribution(dist_params))
+        with respect to ``dist_params`` and u = ``tangent``.
+
+        TRPO's metric in distribution-parameter space. This generic version differentiates the
+        KL twice (forward over reverse); the Gaussian and categorical policies of this module
+        override it with the closed form.
+
+        Args:
+            dist_params: where the Hessian is taken (e.g. the current policy's outputs).
+            old: the reference distribution's parameters, same shapes.
+            tangent: the vector, same shapes.
+
+        Returns:
+            ``H u`` with the shapes of ``dist_params`` (no reduction over the batch).
+        """
+
+        def total_kl(params: DistParams) -> Tensor:
+            # Each element's KL reads only its own parameters: the Hessian of the sum is the
+            # per-element Hessian, block-diagonal over the batch.
+            return kl(self.make_distribution(old), self.make_distribution(params)).sum()
+
+        return jvp(grad(total_kl), (dist_params,), (tangent,))[1]
 
     @abstractmethod
     def sample_noise(
@@ -146,6 +172,25 @@ class GaussianMLPPolicy(Policy):
         normal = Normal(dist_params["mean"], dist_params["log_std"].exp(), validate_args=False)
         return Independent(normal, 1, validate_args=False)
 
+    def kl_hessian_product(
+        self, dist_params: DistParams, old: DistParams, tangent: DistParams
+    ) -> DistParams:
+        """Closed form of :meth:`Policy.kl_hessian_product` for the diagonal Gaussian.
+
+        Per action dimension, with s = log sigma, d = mu - mu_old and
+        KL = s - s_old + (sigma_old^2 + d^2) / (2 exp(2 s)) - 1/2, the Hessian in (mu, s) is
+        ``exp(-2 s) [[1, -2 d], [-2 d, 2 (sigma_old^2 + d^2)]]``; at the old distribution (d = 0)
+        it is the Fisher matrix diag(1 / sigma^2, 2).
+        """
+        inverse_var = torch.exp(-2.0 * dist_params["log_std"])
+        shift = dist_params["mean"] - old["mean"]
+        old_var = torch.exp(2.0 * old["log_std"])
+        u_mean, u_log_std = tangent["mean"], tangent["log_std"]
+        return {
+            "mean": inverse_var * (u_mean - 2.0 * shift * u_log_std),
+            "log_std": 2.0 * inverse_var * ((old_var + shift**2) * u_log_std - shift * u_mean),
+        }
+
     def sample_noise(
         self,
         shape: Sequence[int],
@@ -190,6 +235,20 @@ class CategoricalMLPPolicy(Policy):
 
     def make_distribution(self, dist_params: DistParams) -> Distribution:
         return Categorical(logits=dist_params["logits"], validate_args=False)
+
+    def kl_hessian_product(
+        self, dist_params: DistParams, old: DistParams, tangent: DistParams
+    ) -> DistParams:
+        """Closed form of :meth:`Policy.kl_hessian_product` for the softmax.
+
+        KL(p_old || softmax(z)) = sum_a p_old,a (log p_old,a - z_a) + (sum_a p_old,a) lse(z), so
+        the Hessian in the logits is ``(sum_a p_old,a) (diag(p) - p p^T)`` with p = softmax(z)
+        (the Fisher matrix; the factor is 1 up to rounding).
+        """
+        probs = torch.softmax(dist_params["logits"], dim=-1)
+        old_mass = torch.softmax(old["logits"], dim=-1).sum(dim=-1, keepdim=True)
+        u = tangent["logits"]
+        return {"logits": old_mass * probs * (u - (probs * u).sum(dim=-1, keepdim=True))}
 
     def sample_noise(
         self,

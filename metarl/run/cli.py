@@ -40,6 +40,8 @@ BENCHMARKS: dict[str, str] = {
     "task list vs a per-task autograd loop, higher, torchopt) and peak memory of MAML vs iMAML",
     "sampler": "env steps/s of meta-RL sampling per env family: raw MuJoCo physics, the batched "
     "env alone, metarl's MetaSampler, Gymnasium's Sync/AsyncVectorEnv, and a profile",
+    "outer": "seconds of the MAML-TRPO outer step at the HalfCheetahVel shape on saved episodes, "
+    "the reference against the closed-form Fisher product, by phase, with FLOPs and a profile",
     "startup": "seconds to answer `metarl --help`, `metarl list` and `metarl train --help` "
     "against `python -c pass`, each in a fresh interpreter",
 }

@@ -7,19 +7,20 @@ from torch.autograd.functional import hessian
 
 from metarl.core.adaptation import InnerLoopConfig, MetaLearner
 from metarl.core.algorithms import MAML, MetaAlgorithm, MetaStepResult, make_algorithm
-from metarl.core.functional import detach, model_params
+from metarl.core.functional import detach, model_params, tree_norm
 from metarl.core.problem import unstack_tasks
 from metarl.core.solvers import conjugate_gradient
 from metarl.outer.trpo import (
     TRPOConfig,
     fisher_vector_product,
+    fisher_vector_product_reference,
     subsample_tasks,
     surrogate_and_kl,
     trpo_step,
 )
 from metarl.rl.episodes import Episodes
-from metarl.rl.objective import PolicyGradientProblem, make_task_batch
-from metarl.rl.policies import GaussianMLPPolicy
+from metarl.rl.objective import PolicyGradientProblem, make_task_batch, step_on_episodes
+from metarl.rl.policies import CategoricalMLPPolicy, GaussianMLPPolicy, Policy
 
 H, T, E, OBS, ACT = 8, 4, 3, 3, 2
 DTYPE = torch.float64
@@ -257,3 +258,193 @@ def test_subsampled_fisher_step_solves_the_subsets_fisher_system(setup):
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=f"trpo.{field}"):
         TRPOConfig(**{field: value})
+
+
+# ---------------------------------------------------------------------------------------------
+# The closed-form Fisher-vector product equals the autograd reference
+# ---------------------------------------------------------------------------------------------
+
+NUM_ACTIONS = 3
+
+
+def categorical_episodes(policy, params, per_task, generator):
+    """``synthetic_episodes`` for a categorical policy (uniform noise, integer actions)."""
+    obs = torch.randn(H, T, E, OBS, generator=generator, dtype=DTYPE)
+    if per_task:
+        dist_params = torch.func.vmap(policy.dist_params, in_dims=(0, 1), out_dims=1)(params, obs)
+    else:
+        dist_params = policy.dist_params(params, obs)
+    actions = policy.actions_from_noise(
+        dist_params, torch.rand(H, T, E, generator=generator, dtype=DTYPE)
+    )
+    mask = torch.ones(H, T, E, dtype=DTYPE)
+    mask[5:, 0, 0] = 0.0
+    return Episodes(
+        observations=obs,
+        actions=actions,
+        rewards=torch.zeros(H, T, E, dtype=DTYPE),
+        mask=mask,
+        log_probs=policy.make_distribution(dist_params).log_prob(actions),
+        dist_params=dist_params,
+        advantages=torch.randn(H, T, E, generator=generator, dtype=DTYPE) * mask,
+    )
+
+
+def make_meta_batch(policy_kind, algorithm_name, steps):
+    """Learner, algorithm, problem and a meta-batch whose query episodes were sampled by each
+    task's adapted policy (and, for k = 2, second-step support episodes by the policy after one
+    step). Categorical meta-batches are task lists: torch's categorical KL indexes with a
+    boolean mask, which vmap cannot batch."""
+    g = torch.Generator().manual_seed(11)
+    if policy_kind == "gaussian":
+        policy = GaussianMLPPolicy(OBS, ACT, hidden=(5,), activation="tanh", generator=g)
+        episodes = synthetic_episodes
+    else:
+        policy = CategoricalMLPPolicy(OBS, NUM_ACTIONS, hidden=(5,), activation="tanh", generator=g)
+        episodes = categorical_episodes
+    policy = policy.to(DTYPE)
+    algorithm = make_algorithm(algorithm_name, InnerLoopConfig(steps=steps, lr=0.3))
+    learner = MetaLearner(policy, algorithm.inner)
+    problem = PolicyGradientProblem(policy, "lvc")
+    with torch.no_grad():
+        theta = detach(model_params(learner.meta_params()))
+        supports = [episodes(policy, theta, False, g)]
+        if steps == 2:
+            params = {n: v.expand(T, *v.shape) for n, v in theta.items()}
+            params = step_on_episodes(
+                problem, params, supports[0], learner.meta_params(), algorithm.inner, 0
+            )
+            supports.append(episodes(policy, params, True, g))
+        adapted = algorithm.adapted_params(
+            learner.meta_params(), problem, make_task_batch(supports)
+        )
+        query = episodes(policy, adapted, True, g)
+    tasks = make_task_batch(supports, query)
+    return learner, algorithm, problem, tasks if policy_kind == "gaussian" else unstack_tasks(tasks)
+
+
+def random_direction(params, seed):
+    g = torch.Generator().manual_seed(seed)
+    return {n: torch.randn(p.shape, generator=g, dtype=DTYPE) for n, p in params.items()}
+
+
+def assert_trees_equal(got, expected, tolerance=1e-10):
+    assert got.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=tolerance, atol=tolerance)
+
+
+CASES = [
+    (policy_kind, algorithm_name, steps)
+    for policy_kind in ("gaussian", "categorical")
+    for algorithm_name in ("maml", "fomaml", "metasgd")
+    for steps in (1, 2)
+]
+
+
+@pytest.mark.parametrize(("policy_kind", "algorithm_name", "steps"), CASES)
+def test_fisher_vector_product_equals_the_reference(policy_kind, algorithm_name, steps):
+    learner, algorithm, problem, tasks = make_meta_batch(policy_kind, algorithm_name, steps)
+    meta_params = learner.meta_params()
+    fast = fisher_vector_product(algorithm, meta_params, problem, tasks, 1e-3)
+    reference = fisher_vector_product_reference(algorithm, meta_params, problem, tasks, 1e-3)
+    for seed in (1, 2):
+        vector = random_direction(meta_params, seed)
+        expected = reference(vector)
+        assert_trees_equal(fast(vector), expected)
+        # Not a trivially small product: the Fisher part dominates the damping.
+        assert tree_norm(expected) > 10 * 1e-3 * tree_norm(vector)
+
+
+def test_fisher_vector_product_equals_the_reference_away_from_the_sampling_policy():
+    """Where the stored sampling distributions differ from the current ones (float32 rounding
+    in practice, d = mu - mu_old != 0 here), both products take the KL's Hessian there."""
+    learner, algorithm, problem, tasks = make_meta_batch("gaussian", "maml", 1)
+    g = torch.Generator().manual_seed(4)
+    tasks = dict(tasks)
+    for key in ("query_old_mean", "query_old_log_std"):
+        tasks[key] = tasks[key] + 0.3 * torch.randn(tasks[key].shape, generator=g, dtype=DTYPE)
+    meta_params = learner.meta_params()
+    vector = random_direction(meta_params, 3)
+    expected = fisher_vector_product_reference(algorithm, meta_params, problem, tasks, 0.0)(vector)
+    got = fisher_vector_product(algorithm, meta_params, problem, tasks, 0.0)(vector)
+    assert_trees_equal(got, expected)
+
+
+def test_fisher_vector_product_on_a_task_list_equals_the_batched_one():
+    learner, algorithm, problem, tasks = make_meta_batch("gaussian", "maml", 1)
+    meta_params = learner.meta_params()
+    vector = random_direction(meta_params, 6)
+    batched = fisher_vector_product(algorithm, meta_params, problem, tasks, 1e-3)(vector)
+    listed = fisher_vector_product(algorithm, meta_params, problem, unstack_tasks(tasks), 1e-3)
+    assert_trees_equal(listed(vector), batched)
+
+
+@pytest.mark.parametrize("policy_kind", ["gaussian", "categorical"])
+def test_closed_form_kl_hessian_equals_autograd(policy_kind):
+    g = torch.Generator().manual_seed(8)
+    if policy_kind == "gaussian":
+        policy = GaussianMLPPolicy(OBS, ACT, hidden=(4,), generator=g).to(DTYPE)
+        shapes = {"mean": (7, ACT), "log_std": (7, ACT)}
+    else:
+        policy = CategoricalMLPPolicy(OBS, NUM_ACTIONS, hidden=(4,), generator=g).to(DTYPE)
+        shapes = {"logits": (7, NUM_ACTIONS)}
+    draw = lambda: {k: torch.randn(s, generator=g, dtype=DTYPE) for k, s in shapes.items()}  # noqa: E731
+    at, old, tangent = draw(), draw(), draw()
+    expected = Policy.kl_hessian_product(policy, at, old, tangent)  # the generic autograd one
+    assert_trees_equal(policy.kl_hessian_product(at, old, tangent), expected)
+
+
+def test_gaussian_kl_hessian_at_the_old_distribution_is_the_fisher_matrix():
+    """In (mean, log_std) the Hessian of KL(old || new) at new = old is diag(1 / sigma^2, 2)."""
+    policy = GaussianMLPPolicy(OBS, ACT, hidden=(4,)).to(DTYPE)
+    g = torch.Generator().manual_seed(9)
+    old = {k: torch.randn(5, ACT, generator=g, dtype=DTYPE) for k in ("mean", "log_std")}
+    u = {k: torch.randn(5, ACT, generator=g, dtype=DTYPE) for k in ("mean", "log_std")}
+    for product in (
+        policy.kl_hessian_product(old, old, u),
+        Policy.kl_hessian_product(policy, old, old, u),
+    ):
+        torch.testing.assert_close(product["mean"], u["mean"] / old["log_std"].exp() ** 2)
+        torch.testing.assert_close(product["log_std"], 2.0 * u["log_std"])
+
+
+def reference_and_new_steps(learner, algorithm, problem, tasks, config):
+    """Statistics and parameters of trpo_step from the same start with either product.
+
+    The tests use damping 1e-3: this tiny meta-batch's Fisher has rank below the parameter
+    count, and at damping 1e-5 ten CG iterations amplify 1e-16 differences of the products to
+    ~1e-5 in the step (at the published shape they stay at ~1e-14, ``metarl bench outer``)."""
+    meta_params = learner.meta_params()
+    start = {n: p.detach().clone() for n, p in meta_params.items()}
+    results = []
+    for product in (fisher_vector_product_reference, fisher_vector_product):
+        with torch.no_grad():
+            for n, p in meta_params.items():
+                p.copy_(start[n])
+        stats = trpo_step(algorithm, meta_params, problem, tasks, config, fisher_product=product)
+        results.append((stats, {n: p.detach().clone() for n, p in meta_params.items()}))
+    return results
+
+
+@pytest.mark.parametrize(("policy_kind", "algorithm_name", "steps"), CASES)
+def test_trpo_step_with_the_new_product_equals_the_reference_step(
+    policy_kind, algorithm_name, steps
+):
+    learner, algorithm, problem, tasks = make_meta_batch(policy_kind, algorithm_name, steps)
+    (reference, reference_params), (stats, params) = reference_and_new_steps(
+        learner, algorithm, problem, tasks, TRPOConfig(cg_damping=1e-3)
+    )
+    assert reference["accepted"].item() == 1.0  # a real step, not "nothing moved" on both sides
+    assert_trees_equal(stats, reference)
+    assert_trees_equal(params, reference_params)
+
+
+def test_subsampled_trpo_step_with_the_new_product_equals_the_reference_step():
+    learner, algorithm, problem, tasks = make_meta_batch("gaussian", "maml", 1)
+    (reference, reference_params), (stats, params) = reference_and_new_steps(
+        learner, algorithm, problem, tasks, TRPOConfig(cg_damping=1e-3, fvp_subsample=0.5)
+    )
+    assert reference["accepted"].item() == 1.0
+    assert_trees_equal(stats, reference)
+    assert_trees_equal(params, reference_params)
