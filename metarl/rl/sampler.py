@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -231,19 +230,24 @@ class MetaSampler:
         alive = np.ones(num_envs, dtype=bool)
         mask_np = np.zeros((horizon, num_envs))
         rewards_np = np.zeros((horizon, num_envs))
-        record: dict[str, list[Tensor]] = defaultdict(list)  # per step: (T, E, ...) tensors
+        # Every recorded value goes straight into its (H, T, E, ...) output, allocated at the first
+        # step: no per-step tensors to stack, pad and mask afterwards (3 copies of the rollout).
+        record: dict[str, Tensor] = {}
+        obs_shape = (num_tasks, episodes, *obs_np.shape[1:])
+        record["observations"] = torch.empty((horizon, *obs_shape), dtype=dtype, device=device)
         with torch.no_grad(), _torch_threads(self.torch_threads):
             for t in range(horizon):
-                obs = torch.as_tensor(obs_np, dtype=dtype, device=device)
-                obs = obs.view(num_tasks, episodes, *obs.shape[1:])
+                obs = record["observations"][t]
+                obs.copy_(torch.as_tensor(obs_np).view(obs_shape))  # cast as as_tensor(dtype=) does
                 actions, log_probs, dist_params = act(params, obs, noise[t])
                 for name, value in (
-                    ("observations", obs),
                     ("actions", actions),
                     ("log_probs", log_probs),
                     *dist_params.items(),
                 ):
-                    record[name].append(value)
+                    if t == 0:
+                        record[name] = value.new_empty((horizon, *value.shape))
+                    record[name][t] = value
                 mask_np[t] = alive
                 actions_np = actions.reshape(num_envs, *actions.shape[2:]).cpu().numpy()
                 obs_np, reward, terminated, truncated = self.backend.step(actions_np)
@@ -254,14 +258,15 @@ class MetaSampler:
 
         shape = (horizon, num_tasks, episodes)
         mask = torch.as_tensor(mask_np.reshape(shape), dtype=dtype, device=device)
-        padded = {name: _pad_steps(torch.stack(values), mask) for name, values in record.items()}
+        _zero_after_episode_ends(record, mask_np, mask)
+        outputs = dict(record)
         episodes_out = Episodes(
-            observations=padded.pop("observations"),
-            actions=padded.pop("actions"),
+            observations=outputs.pop("observations"),
+            actions=outputs.pop("actions"),
             rewards=torch.as_tensor(rewards_np.reshape(shape), dtype=dtype, device=device),
             mask=mask,
-            log_probs=padded.pop("log_probs"),
-            dist_params=padded,
+            log_probs=outputs.pop("log_probs"),
+            dist_params=outputs,
         )
         _check_rollout(episodes_out, self.env_id)
         return episodes_out
@@ -345,13 +350,19 @@ def _check_rollout(episodes: Episodes, env_id: str) -> None:
     check_finite("rewards", episodes.rewards, env_hint)
 
 
-def _pad_steps(values: Tensor, mask: Tensor) -> Tensor:
-    """``values`` of the steps taken, ``(steps, T, E, ...)``, zero-padded to ``(H, T, E, ...)``
-    with every step after an episode's end set to 0; ``mask`` is ``(H, T, E)``."""
-    missing = mask.shape[0] - values.shape[0]
-    values = torch.cat([values, values.new_zeros((missing, *values.shape[1:]))])
-    keep = (mask > 0).view(*mask.shape, *([1] * (values.dim() - mask.dim())))
-    return torch.where(keep, values, torch.zeros((), dtype=values.dtype, device=values.device))
+def _zero_after_episode_ends(record: dict[str, Tensor], mask_np: np.ndarray, mask: Tensor) -> None:
+    """Sets every entry of the ``(H, T, E, ...)`` tensors of ``record`` where ``mask``
+    (``(H, T, E)``) is 0 to 0, in place: the steps after an episode's end, and the steps never
+    taken (never written). ``mask_np`` is ``mask`` on the host, ``(H, N)``: the steps before the
+    first episode end are skipped without looking at the device."""
+    ended = ~mask_np.all(axis=1)
+    if not ended.any():
+        return
+    first = int(np.argmax(ended))
+    dropped = mask[first:] == 0
+    for values in record.values():
+        trailing = (1,) * (values.dim() - dropped.dim())
+        values[first:].masked_fill_(dropped.view(*dropped.shape, *trailing), 0)
 
 
 def reference_rollout(
