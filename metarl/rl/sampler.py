@@ -234,11 +234,19 @@ class MetaSampler:
         # step: no per-step tensors to stack, pad and mask afterwards (3 copies of the rollout).
         record: dict[str, Tensor] = {}
         obs_shape = (num_tasks, episodes, *obs_np.shape[1:])
-        record["observations"] = torch.empty((horizon, *obs_shape), dtype=dtype, device=device)
+        observations = torch.empty((horizon, *obs_shape), dtype=dtype, device=device)
+        obs_finite = torch.ones(horizon, dtype=torch.bool, device=device)  # running envs' obs
+        steps = 0
         with torch.no_grad(), _torch_threads(self.torch_threads):
             for t in range(horizon):
-                obs = record["observations"][t]
+                obs = observations[t]
                 obs.copy_(torch.as_tensor(obs_np).view(obs_shape))  # cast as as_tensor(dtype=) does
+                if not alive.all():
+                    # An ended env repeats its last observation, maybe non-finite: its output
+                    # is 0 and the policy sees that (what it returns there is dropped).
+                    ended = torch.as_tensor(~alive, device=device).view(num_tasks, episodes)
+                    obs.masked_fill_(ended.view(*ended.shape, *(1,) * (obs.dim() - 2)), 0)
+                obs_finite[t] = torch.isfinite(obs).all()  # read once, after the rollout
                 actions, log_probs, dist_params = act(params, obs, noise[t])
                 for name, value in (
                     ("actions", actions),
@@ -253,22 +261,24 @@ class MetaSampler:
                 obs_np, reward, terminated, truncated = self.backend.step(actions_np)
                 rewards_np[t] = np.where(alive, reward, 0.0)
                 alive &= ~(terminated | truncated)
+                steps = t + 1
                 if not alive.any():
                     break
 
         shape = (horizon, num_tasks, episodes)
         mask = torch.as_tensor(mask_np.reshape(shape), dtype=dtype, device=device)
+        observations[steps:].zero_()
         _zero_after_episode_ends(record, mask_np, mask)
         outputs = dict(record)
         episodes_out = Episodes(
-            observations=outputs.pop("observations"),
+            observations=observations,
             actions=outputs.pop("actions"),
             rewards=torch.as_tensor(rewards_np.reshape(shape), dtype=dtype, device=device),
             mask=mask,
             log_probs=outputs.pop("log_probs"),
             dist_params=outputs,
         )
-        _check_rollout(episodes_out, self.env_id)
+        _check_rollout(episodes_out, obs_finite, self.env_id)
         return episodes_out
 
     def close(self) -> None:
@@ -321,19 +331,27 @@ def _check_params(params: Params, num_tasks: int, per_task_params: bool) -> None
         )
 
 
-def _check_rollout(episodes: Episodes, env_id: str) -> None:
+def _check_rollout(episodes: Episodes, obs_finite: Tensor, env_id: str) -> None:
     """Name the first non-finite value of a rollout and what produced it (one synchronisation).
 
     An observation feeds the action of the same step, which feeds that step's reward, so the
     earliest non-finite step decides whether the environment or the policy started it.
+    ``obs_finite`` (``(H,)`` bool) says whether each step's observations are finite, as recorded
+    while the observations were in cache.
     """
 
-    def first_bad_step(x: Tensor) -> Tensor:
-        bad = ~torch.isfinite(x).reshape(x.shape[0], -1).all(dim=1)
-        return torch.where(bad.any(), bad.to(torch.int8).argmax(), x.shape[0])
+    def first_bad_step(bad: Tensor) -> Tensor:
+        return torch.where(bad.any(), bad.to(torch.int8).argmax(), bad.shape[0])
+
+    def bad_steps(x: Tensor) -> Tensor:
+        return ~torch.isfinite(x).reshape(x.shape[0], -1).all(dim=1)
 
     steps = torch.stack(
-        [first_bad_step(x) for x in (episodes.observations, episodes.log_probs, episodes.rewards)]
+        [
+            first_bad_step(~obs_finite),
+            first_bad_step(bad_steps(episodes.log_probs)),
+            first_bad_step(bad_steps(episodes.rewards)),
+        ]
     ).tolist()
     obs_step, policy_step, _ = steps
     if min(steps) == episodes.horizon:

@@ -273,3 +273,29 @@ def test_torch_threads_are_restored_after_sampling(gaussian_policy, detached_par
     tasks = envs.task_family(NAV).sample_tasks(1, seed=0)
     sampler.sample(policy, detached_params(policy), tasks, torch.Generator(), 0)
     assert torch.get_num_threads() == before
+
+
+class DivergingNavigation(BatchedNavigation):
+    """Environment 3 ends on its third step with a NaN observation, which it then repeats (as a
+    held environment does); like ``envs.batched``, it refuses non-finite actions."""
+
+    def step(self, actions):
+        assert np.isfinite(actions).all(), "non-finite actions reached the environment"
+        obs, reward, terminated, truncated = super().step(actions)
+        if self.steps == 3:
+            self.done[3] = terminated[3] = True
+        if self.steps >= 3:
+            obs[3] = np.nan
+        return obs, reward, terminated, truncated
+
+
+def test_a_non_finite_observation_after_the_end_is_dropped(gaussian_policy, detached_params):
+    """The NaN observation comes after the episode's end: the policy never sees it, so no NaN
+    action reaches the environment, and the episodes hold 0 there."""
+    sampler = MetaSampler(NAV, 2, horizon=6, backend=DivergingNavigation(6))
+    policy = gaussian_policy(2, 2)
+    tasks = envs.task_family(NAV).sample_tasks(2, seed=0)
+    episodes = sampler.sample(policy, detached_params(policy), tasks, torch.Generator(), 0)
+    torch.testing.assert_close(episodes.lengths()[1], torch.tensor([6.0, 3.0], dtype=DTYPE))
+    assert torch.all(episodes.observations[3:, 1, 1] == 0)
+    assert torch.isfinite(episodes.observations).all() and torch.isfinite(episodes.log_probs).all()
