@@ -12,8 +12,9 @@ The environments sit behind :class:`VectorBackend` (reset all N with their tasks
 an action array). The default, ``envs.batched.BatchedBackend``, steps all N simulator states in
 one multi-threaded MuJoCo call (pure NumPy for Navigation2D); :class:`GymnasiumBackend` steps
 ``gymnasium.make`` copies one after another and stays selectable as the reference.
-Per step, one array of observations goes to the policy's device and one array of actions comes
-back; nothing else synchronises with the device until the rollout ends.
+Per step, one array of observations (and, once an episode has ended, the mask of the running
+environments) goes to the policy's device and one array of actions comes back; nothing else
+synchronises with the device until the rollout ends.
 """
 
 from __future__ import annotations
@@ -269,14 +270,13 @@ class MetaSampler:
         mask = torch.as_tensor(mask_np.reshape(shape), dtype=dtype, device=device)
         observations[steps:].zero_()
         _zero_after_episode_ends(record, mask_np, mask)
-        outputs = dict(record)
         episodes_out = Episodes(
             observations=observations,
-            actions=outputs.pop("actions"),
+            actions=record.pop("actions"),
             rewards=torch.as_tensor(rewards_np.reshape(shape), dtype=dtype, device=device),
             mask=mask,
-            log_probs=outputs.pop("log_probs"),
-            dist_params=outputs,
+            log_probs=record.pop("log_probs"),
+            dist_params=record,
         )
         _check_rollout(episodes_out, obs_finite, self.env_id)
         return episodes_out
