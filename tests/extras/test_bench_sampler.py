@@ -12,6 +12,10 @@ def test_benchmark_prints_one_table_and_a_profile(capsys):
         assert f"| {key} (2 x 2 x 4) | metarl sampler (MetaSampler, batched backend) |" in out
         assert f"| {key} (2 x 2 x 4) | SyncVectorEnv |" in out
         assert f"| {key} (2 x 2 x 4) | AsyncVectorEnv |" in out
-    assert out.count("raw physics (mujoco.rollout") == 2  # the MuJoCo envs only
+    # zero controls and the sampler's actions, for the MuJoCo envs only
+    assert out.count("| raw physics (mujoco.rollout, zero ctrl) |") == 2
+    assert out.count("| raw physics (mujoco.rollout, the sampler's actions) |") == 2
     assert "MuJoCo threads 1" in out
-    assert "profile of one post-adaptation sampling phase" in out
+    for key in ("HalfCheetahVel", "AntDir", "Navigation2D"):
+        assert f"profile of one post-adaptation sampling phase, {key} (2 x 2 x 4)" in out
+    assert out.count("of which the contact-force pass") == 1  # the Ant's

@@ -71,6 +71,38 @@ def test_per_task_params_and_early_termination(detached_params):
     assert_matches_reference(sampler, episodes, policy, params, tasks, 3, 0, per_task=True)
 
 
+def test_staggered_episode_ends_are_zero_padded(detached_params):
+    """Tasks end after 5, 8 and 10 steps of a 12-step horizon: every recorded value of a step
+    after its episode's end (mid-rollout, and the two steps never taken) is exactly 0."""
+    policy = GaussianMLPPolicy(2, 2, hidden=(), init_std=1e-6).to(DTYPE)
+    tasks = envs.task_family(NAV).sample_tasks(3, seed=1)
+    goals = torch.tensor([task.goal for task in tasks], dtype=DTYPE)
+    steps_to_goal = torch.tensor([5.0, 8.0, 10.0], dtype=DTYPE)
+    params = {
+        "log_std": torch.full((3, 2), np.log(1e-6), dtype=DTYPE),
+        "mean.0.weight": torch.zeros(3, 2, 2, dtype=DTYPE),
+        "mean.0.bias": goals / steps_to_goal[:, None],
+    }
+    sampler = MetaSampler(NAV, episodes_per_task=2, horizon=12)
+    episodes = sampler.sample(
+        policy, params, tasks, torch.Generator().manual_seed(0), seed=3, per_task_params=True
+    )
+    torch.testing.assert_close(episodes.lengths(), steps_to_goal[:, None].expand(3, 2))
+    padded = episodes.mask == 0
+    values = {
+        "observations": episodes.observations,
+        "actions": episodes.actions,
+        "rewards": episodes.rewards,
+        "log_probs": episodes.log_probs,
+        **episodes.dist_params,
+    }
+    for name, value in values.items():
+        assert torch.all(value[padded] == 0), name
+    moved = episodes.observations[1:][~padded[1:]]  # every env starts at the origin
+    assert torch.all(moved.abs().sum(-1) > 0)  # only the padding is zero
+    assert_matches_reference(sampler, episodes, policy, params, tasks, 3, 0, per_task=True)
+
+
 def test_half_cheetah_vel_equals_reference_rollouts(gaussian_policy, detached_params):
     """MuJoCo reset noise comes from the per-env seeds; the batched rollout reproduces it."""
     env_id = "metarl/HalfCheetahVel-v0"
@@ -301,3 +333,29 @@ def test_a_family_without_a_batched_class_falls_back_to_gymnasium_with_a_warning
     assert torch.equal(a.rewards, b.rewards) and torch.equal(a.observations, b.observations)
     with pytest.raises(ValueError, match="has no batched class"):
         factory.make_batched(NAV, 2)
+
+
+class DivergingNavigation(BatchedNavigation):
+    """Environment 3 ends on its third step with a NaN observation, which it then repeats (as a
+    held environment does); like ``envs.batched``, it refuses non-finite actions."""
+
+    def step(self, actions):
+        assert np.isfinite(actions).all(), "non-finite actions reached the environment"
+        obs, reward, terminated, truncated = super().step(actions)
+        if self.steps == 3:
+            self.done[3] = terminated[3] = True
+        if self.steps >= 3:
+            obs[3] = np.nan
+        return obs, reward, terminated, truncated
+
+
+def test_a_non_finite_observation_after_the_end_is_dropped(gaussian_policy, detached_params):
+    """The NaN observation comes after the episode's end: the policy never sees it, so no NaN
+    action reaches the environment, and the episodes hold 0 there."""
+    sampler = MetaSampler(NAV, 2, horizon=6, backend=DivergingNavigation(6))
+    policy = gaussian_policy(2, 2)
+    tasks = envs.task_family(NAV).sample_tasks(2, seed=0)
+    episodes = sampler.sample(policy, detached_params(policy), tasks, torch.Generator(), 0)
+    torch.testing.assert_close(episodes.lengths()[1], torch.tensor([6.0, 3.0], dtype=DTYPE))
+    assert torch.all(episodes.observations[3:, 1, 1] == 0)
+    assert torch.isfinite(episodes.observations).all() and torch.isfinite(episodes.log_probs).all()

@@ -5,7 +5,10 @@ episodes, horizon 200, as in the MAML paper; Navigation2D: 20 tasks x 20 episode
 one table row per way of stepping the N = tasks x episodes environments:
 
 - ``raw physics``: ``mujoco.rollout`` (persistent thread pool) of the same N initial states with
-  zero controls: no policy, no observation, the ceiling;
+  zero controls: no policy, no observation, the ceiling the ``vs raw physics`` column divides by;
+- ``raw physics, the sampler's actions``: the same rollout with the actions of the row's
+  sampling phase (a random policy's; 0 after an episode's end), each held for the frame skip:
+  the ceiling with a random policy's contacts, the ``vs random-action physics`` column;
 - ``batched env alone``: ``envs.batched`` stepped with zero actions: physics + observations,
   rewards, terminations, no policy;
 - ``metarl sampler``: ``MetaSampler`` on the batched backend, one post-adaptation sampling phase
@@ -18,10 +21,11 @@ one table row per way of stepping the N = tasks x episodes environments:
 The raw-physics and env-alone rows time the first ``--physics-steps`` steps (their cost per step
 is steady). Each row is the best of ``--repeats`` interleaved rounds, and next to the wall-clock
 rate the table gives env steps per CPU-second of this process (all its threads), which a machine
-shared with other jobs disturbs much less. Then a profile of the first sampling phase: where its
-time goes. Run: ``metarl bench sampler [--threads N]`` (or ``python -m
-metarl.extras.bench.sampler``) [--envs ...] [--repeats 2] [--tasks T --episodes E --horizon H to
-override the shapes]."""
+shared with other jobs disturbs much less. Then a profile of each env's first sampling phase:
+where its time goes; for the Ant, the share of the physics spent on the contact-force pass is
+measured by replaying the phase's steps with and without it. Run: ``metarl bench sampler
+[--threads N]`` (or ``python -m metarl.extras.bench.sampler``) [--envs ...] [--repeats 2]
+[--tasks T --episodes E --horizon H to override the shapes]."""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from typing import cast
 
 import gymnasium
 import mujoco
+import mujoco.batch
 import numpy as np
 import torch
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
@@ -43,11 +48,19 @@ from gymnasium.spaces import Box
 from mujoco import rollout as mj_rollout
 
 import envs
-from envs.batched import BatchedBackend, MujocoTaskVectorEnv, default_threads, make_batched
+from envs.batched import (
+    AntVector,
+    BatchedBackend,
+    MujocoTaskVectorEnv,
+    default_threads,
+    make_batched,
+)
+from metarl.rl.episodes import Episodes
 from metarl.rl.policies import Policy, make_policy
 from metarl.rl.sampler import MetaSampler
 
 HIDDEN = (100, 100)
+RANDOM_ACTION_PHYSICS = "raw physics (mujoco.rollout, the sampler's actions)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,15 +113,19 @@ class Timer:
         self.cpu = time.process_time() - self.cpu
 
 
-def raw_physics(setting: Setting, threads: int, steps: int) -> Row:
-    """``mujoco.rollout`` of the batched env's initial states, ``steps`` env steps of zero
-    controls (``steps x frame_skip`` substeps) in one call on a persistent thread pool."""
-    env = make_batched(setting.env_id, setting.num_envs, threads=threads)
-    if not isinstance(env, MujocoTaskVectorEnv):
-        raise ValueError(f"{setting.env_id} has no MuJoCo physics")
-    env.reset(seed=0)
-    # The single env's own model; a MuJoCo env, as checked above.
-    model = cast(MujocoEnv, gymnasium.make(setting.env_id).unwrapped).model
+def _single_env_model(env_id: str) -> mujoco.MjModel:
+    """The single env's own MuJoCo model (a MuJoCo family; the batched env checked that)."""
+    return cast(MujocoEnv, gymnasium.make(env_id).unwrapped).model
+
+
+def raw_physics(
+    setting: Setting, threads: int, steps: int, actions: np.ndarray | None = None
+) -> Row:
+    """``mujoco.rollout`` of the batched env's initial states, ``steps`` env steps
+    (``steps x frame_skip`` substeps) in one call on a persistent thread pool: of zero controls,
+    or of ``actions`` ``(N, steps, nu)``, each held for ``frame_skip`` substeps as the env does."""
+    env = _initial_states(setting, threads)
+    model = _single_env_model(setting.env_id)
     spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
     data = mujoco.MjData(model)
     states = np.empty((env.num_envs, mujoco.mj_stateSize(model, spec)))
@@ -117,13 +134,60 @@ def raw_physics(setting: Setting, threads: int, steps: int) -> Row:
         data.qpos[:], data.qvel[:] = env.batch.bind("qpos")[n], env.batch.bind("qvel")[n]
         mujoco.mj_getState(model, data, states[n], spec)
     nstep = steps * env.frame_skip
-    control = np.zeros((env.num_envs, 1, model.nu))
+    if actions is None:
+        control = np.zeros((env.num_envs, 1, model.nu))
+        name = "raw physics (mujoco.rollout, zero ctrl)"
+    else:
+        control = np.repeat(actions[:, :steps].astype(np.float64), env.frame_skip, axis=1)
+        name = RANDOM_ACTION_PHYSICS
     out = np.zeros((env.num_envs, nstep, states.shape[1]))  # touched now, so not timed
     datas = [mujoco.MjData(model) for _ in range(threads)]
     with mj_rollout.Rollout(nthread=threads if threads > 1 else 0) as pool, Timer() as timer:
         pool.rollout(model, datas, states, control, nstep=nstep, state=out)
-    name, note = "raw physics (mujoco.rollout, zero ctrl)", f"first {steps} steps"
-    return Row(name, env.num_envs * steps, timer.wall, timer.cpu, note)
+    return Row(name, env.num_envs * steps, timer.wall, timer.cpu, f"first {steps} steps")
+
+
+def _initial_states(setting: Setting, threads: int) -> MujocoTaskVectorEnv:
+    """The batched env reset as the sampler resets it (env n seeded ``0 + n``)."""
+    env = make_batched(setting.env_id, setting.num_envs, threads=threads)
+    if not isinstance(env, MujocoTaskVectorEnv):
+        raise ValueError(f"{setting.env_id} has no MuJoCo physics")
+    env.reset(seed=0)
+    return env
+
+
+def contact_pass_share(setting: Setting, threads: int, episodes: Episodes) -> float | None:
+    """Share of a sampling phase's physics spent on the Ant's contact-force pass: the phase's
+    simulated steps (its actions, each step on the envs still running) replayed on the
+    batched env's physics, and on the single env's model without the pass; None for families
+    without it. Best of two replays each, CPU time (it is steadier than wall time)."""
+    env = _initial_states(setting, threads)
+    if not isinstance(env, AntVector):
+        return None
+    actions = episodes.actions.reshape(setting.horizon, setting.num_envs, -1).double().numpy()
+    running = episodes.mask.reshape(setting.horizon, setting.num_envs).numpy() > 0
+    start = env.batch.bind("qpos").copy(), env.batch.bind("qvel").copy()
+    plain = _single_env_model(setting.env_id)
+    variants = {
+        "with": (env.model, mujoco.mjtStage.mjSTAGE_ACC),
+        "without": (plain, mujoco.mjtStage.mjSTAGE_NONE),
+    }
+    cpu = {}
+    for name, (model, stage) in variants.items():
+        batch = mujoco.batch.Batch(model, setting.num_envs, nthread=threads)
+        qpos, qvel, ctrl = batch.bind("qpos"), batch.bind("qvel"), batch.bind("ctrl")
+        best = float("inf")
+        for _ in range(2):
+            batch.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
+            qpos[:], qvel[:] = start
+            with Timer() as timer:
+                for t in np.flatnonzero(running.any(axis=1)):
+                    ids = np.flatnonzero(running[t])
+                    ctrl[...] = actions[t]
+                    batch.step(None if ids.size == ctrl.shape[0] else ids, env.frame_skip, stage)
+            best = min(best, timer.cpu)
+        cpu[name] = best
+    return 1.0 - cpu["without"] / cpu["with"]
 
 
 def batched_env_alone(setting: Setting, threads: int, steps: int) -> Row:
@@ -148,9 +212,12 @@ def batched_env_alone(setting: Setting, threads: int, steps: int) -> Row:
     return Row(name, simulated, timer.wall, timer.cpu, f"first {steps} steps")
 
 
-def project_sampler(setting: Setting, threads: int, profile: bool = False) -> tuple[Row, str]:
+def project_sampler(
+    setting: Setting, threads: int, profile: bool = False
+) -> tuple[Row, Episodes, cProfile.Profile | None]:
     """One post-adaptation sampling phase of ``MetaSampler`` on the batched backend: every task
-    with its own parameters (one vmapped policy call per step), the costlier of the two phases."""
+    with its own parameters (one vmapped policy call per step), the costlier of the two phases.
+    Returns its row, its episodes and, with ``profile``, its profile."""
     backend = BatchedBackend(setting.env_id, setting.horizon, threads=threads)
     sampler = MetaSampler(setting.env_id, setting.episodes, setting.horizon, backend=backend)
     policy, params = _policy(sampler.observation_space, sampler.action_space)
@@ -164,9 +231,9 @@ def project_sampler(setting: Setting, threads: int, profile: bool = False) -> tu
         episodes = sampler.sample(policy, stacked, tasks, generator, 0, per_task_params=True)
     profiler.disable()
     sampler.close()
-    summary = _profile_summary(profiler, timer.wall) if profile else ""
     name, note = "metarl sampler (MetaSampler, batched backend)", "one full phase"
-    return Row(name, episodes.num_steps(), timer.wall, timer.cpu, note), summary
+    row = Row(name, episodes.num_steps(), timer.wall, timer.cpu, note)
+    return row, episodes, profiler if profile else None
 
 
 def gymnasium_vector(setting: Setting, num_envs: int, asynchronous: bool) -> Row:
@@ -207,8 +274,11 @@ def _policy(obs_space: gymnasium.Space, action_space: gymnasium.Space) -> tuple[
     return policy, {k: v.detach() for k, v in policy.named_parameters()}
 
 
-def _profile_summary(profiler: cProfile.Profile, seconds: float) -> str:
-    """Seconds of one sampling phase split into physics, env arrays, policy and the rest."""
+def _profile_summary(
+    label: str, profiler: cProfile.Profile, seconds: float, contact_share: float | None
+) -> str:
+    """Seconds of one sampling phase split into physics (and its contact-force pass, a share
+    of it from :func:`contact_pass_share`), env arrays, policy and the rest."""
     cumulative: dict[tuple[str, str], float] = {}
     for (filename, _, function), row in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
         key = (filename.rsplit("/", 1)[-1], function)
@@ -218,13 +288,15 @@ def _profile_summary(profiler: cProfile.Profile, seconds: float) -> str:
     policy = cumulative.get(("sampler.py", "act"), 0.0)
     env_arrays = step_total - physics
     rest = seconds - step_total - policy
-    parts = [
-        ("MuJoCo physics (Batch.step, threaded)", physics),
+    parts = [("MuJoCo physics (Batch.step, threaded)", physics)]
+    if contact_share is not None:
+        parts.append(("  of which the contact-force pass (replayed)", physics * contact_share))
+    parts += [
         ("batched env arrays (obs, reward, flags, checks)", env_arrays),
         ("policy forward + action sampling (torch)", policy),
         ("sampler bookkeeping (tensors, masks, device copies)", rest),
     ]
-    lines = [f"profile of one post-adaptation sampling phase: {seconds:.2f} s"]
+    lines = [f"profile of one post-adaptation sampling phase, {label}: {seconds:.2f} s"]
     lines += [f"  {name:<52} {value:7.2f} s  {value / seconds:6.1%}" for name, value in parts]
     return "\n".join(lines)
 
@@ -272,41 +344,55 @@ def main(argv: list[str] | None = None) -> None:
     print(f"policy: Gaussian MLP {'-'.join(map(str, HIDDEN))} ReLU, one call per step\n")
     print(
         "| env (tasks x episodes x horizon) | way of stepping | env steps/s | vs raw physics "
-        "| env steps per CPU-second | note |"
+        "| vs random-action physics | env steps per CPU-second | note |"
     )
-    print("|---|---|---:|---:|---:|---|")
-    profile = ""
+    print("|---|---|---:|---:|---:|---:|---|")
+    profiles = []
     for key in args.envs:
         setting = dataclasses.replace(SETTINGS[key], **overrides)
+        label = f"{key} ({setting.tasks} x {setting.episodes} x {setting.horizon})"
         steps = min(args.physics_steps, setting.horizon)
         best: dict[str, Row] = {}
         for round_ in range(args.repeats):  # interleaved, so every row sees the same load
-            rows = [] if key == "Navigation2D" else [raw_physics(setting, threads, steps)]
+            sampler_row, episodes, profiler = project_sampler(setting, threads, round_ == 0)
+            rows = []
+            if key != "Navigation2D":
+                actions = episodes.actions.reshape(setting.horizon, setting.num_envs, -1)
+                rows.append(raw_physics(setting, threads, steps))
+                rows.append(raw_physics(setting, threads, steps, actions.transpose(0, 1).numpy()))
             rows.append(batched_env_alone(setting, threads, steps))
-            row, summary = project_sampler(setting, threads, profile=not profile and round_ == 0)
-            profile = profile or summary
-            rows.append(row)
+            rows.append(sampler_row)
             rows.append(gymnasium_vector(setting, setting.tasks * args.baseline_episodes, False))
             rows.append(gymnasium_vector(setting, args.async_envs, True))
             for row in rows:
                 if row.name not in best or row.rate > best[row.name].rate:
                     best[row.name] = row
-        _print_rows(f"{key} ({setting.tasks} x {setting.episodes} x {setting.horizon})", best)
-    if profile:
+            if profiler is not None:
+                share = None
+                if key != "Navigation2D":
+                    share = contact_pass_share(setting, threads, episodes)
+                profiles.append(_profile_summary(label, profiler, sampler_row.seconds, share))
+        _print_rows(label, best)
+    for profile in profiles:
         print(f"\n{profile}")
 
 
 def _print_rows(label: str, best: dict[str, Row]) -> None:
     rows = list(best.values())
     raw = rows[0].rate if rows[0].name.startswith("raw physics") else None
+    random = best[RANDOM_ACTION_PHYSICS].rate if RANDOM_ACTION_PHYSICS in best else None
     for row in rows:
         ratio = f"{row.rate / raw:.0%}" if raw else "-"
+        random_ratio = f"{row.rate / random:.0%}" if random else "-"
         cpu = f"{row.steps / row.cpu:,.0f}" if row.cpu else "-"
-        print(f"| {label} | {row.name} | {row.rate:,.0f} | {ratio} | {cpu} | {row.note} |")
+        print(
+            f"| {label} | {row.name} | {row.rate:,.0f} | {ratio} | {random_ratio} | {cpu} "
+            f"| {row.note} |"
+        )
     sampler, sync, async_ = rows[-3:]
     print(
         f"| {label} | **metarl sampler / SyncVectorEnv** | **{sampler.rate / sync.rate:.1f}x** "
-        f"| | | vs AsyncVectorEnv: {sampler.rate / async_.rate:.1f}x |",
+        f"| | | | vs AsyncVectorEnv: {sampler.rate / async_.rate:.1f}x |",
         flush=True,
     )
 
