@@ -2,12 +2,11 @@
 
     phi_0 = theta,    phi_{j+1} = phi_j - alpha_j * grad L_support(phi_j),    j = 0 .. k-1
 
-Every algorithm (MAML, first-order MAML, Reptile, Hessian-free MAML, Meta-SGD) and the
-supervised evaluator (through :meth:`MetaAlgorithm.adaptation_curve`) run :func:`adapt`; its hook
-``after_step`` sees the parameters after each step (the evaluator scores the query set there,
-Hessian-free MAML records the trajectory). RL, whose step j descends on episodes sampled with the
-policy after j steps, takes the same :func:`inner_step` one step at a time across the batched
-sampler (:func:`metarl.rl.objective.step_on_episodes`).
+Every algorithm (MAML, first-order MAML, Reptile, Hessian-free MAML, Meta-SGD), the supervised
+evaluator (through :meth:`MetaAlgorithm.adaptation_curve`) and RL training and evaluation
+(:func:`metarl.rl.objective.adapt_on_fresh_episodes`) run :func:`adapt`; its hook ``after_step``
+sees the parameters after each step (the evaluator scores the query set there, Hessian-free MAML
+records the trajectory, RL samples the next step's episodes with the policy adapted so far).
 
 Gradients come from :func:`torch.func.grad`, so the steps compose with :func:`torch.func.vmap`
 (one batched call for a meta-batch of tasks) and stay differentiable with respect to ``theta``
@@ -114,9 +113,16 @@ def adapt(
     *,
     steps: int | None = None,
     after_step: AfterStep | None = None,
+    step_config: Callable[[int], InnerLoopConfig] | None = None,
 ) -> tuple[Params, list[Tensor]]:
     """Run ``steps`` (default ``config.steps``) inner steps from ``params``, step j on
     ``support_loss(., j)``, calling ``after_step(j + 1, phi_{j+1})`` after each.
+
+    ``step_config(j)``, if given, replaces ``config`` for step j (the MAML paper's evaluation
+    halves the step size after the first). ``params`` may hold many tasks along a leading
+    dimension when ``support_loss`` is the sum of their independent losses: the gradient of the
+    sum is then every task's own (RL adapts all tasks at once this way, resampling in
+    ``after_step``).
 
     Returns:
         The adapted parameters phi_k and the support losses before each step.
@@ -124,7 +130,8 @@ def adapt(
     support_losses = []
     for step in range(config.steps if steps is None else steps):
         step_loss = lambda p, step=step: support_loss(p, step)  # noqa: E731
-        params, loss = inner_step(params, step_loss, meta_params, config, step)
+        this_config = config if step_config is None else step_config(step)
+        params, loss = inner_step(params, step_loss, meta_params, this_config, step)
         support_losses.append(loss)
         if after_step is not None:
             after_step(step + 1, params)

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor
 from torch.func import vmap
 
-from metarl.core.adaptation import InnerLoopConfig, inner_step
+from metarl.core.adaptation import InnerLoopConfig, adapt, inner_step
 from metarl.core.functional import Params, detach
 from metarl.core.problem import TaskBatch, TaskData
 from metarl.rl.episodes import Episodes
@@ -142,10 +142,27 @@ def adapt_on_fresh_episodes(
         The episodes after 0 .. ``steps`` steps and every task's parameters after ``steps``.
     """
     episodes = [sample(0, params)]
-    for step in range(steps):
-        params = step_on_episodes(problem, params, episodes[-1], meta_params, inner_at(step), step)
-        episodes.append(sample(step + 1, params))
-    return episodes, params
+    frozen = detach(meta_params)
+
+    def support_loss(batched: Params, step: int) -> Tensor:
+        # The tasks' losses are independent: the gradient of their sum is each task's own.
+        batch = make_task_batch(episodes[step])
+        return vmap(lambda p, task: problem.support_loss(p, task))(batched, batch).sum()
+
+    def resample(taken: int, adapted: Params) -> None:
+        episodes.append(sample(taken, adapted))
+
+    with torch.no_grad():
+        adapted, _ = adapt(
+            params,
+            support_loss,
+            frozen,
+            inner_at(0),
+            steps=steps,
+            after_step=resample,
+            step_config=inner_at,
+        )
+    return episodes, adapted
 
 
 class PolicyGradientProblem:
