@@ -63,7 +63,11 @@ class _AntTaskEnv(TaskEnv, AntEnv):
             "contact_force_range": self._contact_force_range,
         }
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    # MujocoEnv.step narrows Env.step's reward (SupportsFloat) and info (dict[str, Any]) to
+    # np.float64; this env returns Env's contract (a float and mixed info), as the others do.
+    def step(  # type: ignore[override]
+        self, action: Any
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         action = self._check_action(action)
         qpos_before = self.data.qpos[None].copy()  # (1, nq)
         self.do_simulation(action, self.frame_skip)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import gymnasium
 from gymnasium.vector import AutoresetMode
@@ -49,7 +49,8 @@ def make_batched(
     reference_class = envs.task_family(env_id)
     family = reference_class.task_type.family
     if max_episode_steps is None:
-        max_episode_steps = gymnasium.spec(env_id).max_episode_steps
+        # Every metarl/ id registers its family's limit (envs.MAX_EPISODE_STEPS), so it is an int.
+        max_episode_steps = cast(int, gymnasium.spec(env_id).max_episode_steps)
     if family not in VECTOR_CLASSES:
         raise ValueError(
             f"{env_id} has no batched class (envs.batched.VECTOR_CLASSES has "
@@ -65,7 +66,7 @@ def make_batched(
             )
         return vector_class(reference, num_envs, max_episode_steps, tasks, autoreset_mode, seeding)
     finally:
-        reference.close()
+        cast(gymnasium.Env, reference).close()  # TaskEnv is a mixin on a Gymnasium env
 
 
 def has_batched_class(env_id: str) -> bool:

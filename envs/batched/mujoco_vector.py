@@ -96,13 +96,14 @@ class MujocoTaskVectorEnv(TaskVectorEnv):
         return mujoco.MjModel.from_xml_path(reference.fullpath)
 
     def _init_simulation(self, reference: TaskEnv) -> None:
-        reference = cast(MujocoEnv, reference)  # checked in __init__
+        assert isinstance(reference, MujocoEnv)  # checked in __init__
         self.model = self._load_model(reference)
         self.frame_skip = int(reference.frame_skip)
         self.dt = float(reference.dt)
         self._init_qpos = reference.init_qpos.copy()  # (nq,)
         self._init_qvel = reference.init_qvel.copy()  # (nv,)
-        self._noise_scale = float(reference._reset_noise_scale)
+        # Each v5 family env sets _reset_noise_scale; MujocoEnv itself does not declare it.
+        self._noise_scale = float(cast(Any, reference)._reset_noise_scale)
         self._oracle = isinstance(reference, OracleMixin)
         self._read_parameters(reference)
         self.batch = mj_batch.Batch(self.model, self.num_envs, nthread=self.threads)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 from gymnasium.error import ResetNeeded
@@ -61,7 +61,8 @@ class TaskVectorEnv(VectorEnv):
         seeding: ``"per_env"`` (Gymnasium's generators, one per env) or ``"shared"``.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+    # Not a ClassVar: VectorEnv declares metadata an instance attribute (set again in __init__).
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}  # noqa: RUF012
 
     def __init__(
         self,
@@ -91,26 +92,27 @@ class TaskVectorEnv(VectorEnv):
             raise ValueError(f"{name} seeding must be 'per_env' or 'shared', got {seeding!r}")
 
         self.num_envs = int(num_envs)
-        self.max_episode_steps = int(max_episode_steps)
+        self.max_episode_steps: int = int(max_episode_steps)
         self.task_type: type[Task] = reference.task_type
         self.metadata = {"autoreset_mode": mode}
         self.render_mode = None
-        self.single_observation_space: Box = reference.observation_space  # type: ignore[assignment]
-        self.single_action_space: Box = reference.action_space  # type: ignore[assignment]
+        self.single_observation_space: Box = reference.observation_space
+        self.single_action_space: Box = reference.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._action_shape = (self.num_envs, *self.single_action_space.shape)
+        self._action_shape: tuple[int, ...] = (self.num_envs, *self.single_action_space.shape)
         self._seeding: Seeding = seeding
         self._env_rngs: list[np.random.Generator | None] = [None] * self.num_envs
         self._shared_rng: np.random.Generator | None = None
 
-        self._elapsed = np.zeros(self.num_envs, dtype=np.int64)  # steps in the current episode
-        self._terminated = np.zeros(self.num_envs, dtype=bool)
-        self._truncated = np.zeros(self.num_envs, dtype=bool)
-        self._reset_done = False
+        # steps in the current episode
+        self._elapsed: np.ndarray = np.zeros(self.num_envs, dtype=np.int64)
+        self._terminated: np.ndarray = np.zeros(self.num_envs, dtype=bool)
+        self._truncated: np.ndarray = np.zeros(self.num_envs, dtype=bool)
+        self._reset_done: bool = False
         default = reference.get_task()
         self._tasks: list[Task] = []
-        self._task_params = np.empty((self.num_envs, 0))
+        self._task_params: np.ndarray = np.empty((self.num_envs, 0))
         self._init_simulation(reference)
         self.set_tasks(tasks if tasks is not None else [default] * self.num_envs)
 
@@ -290,8 +292,9 @@ class TaskVectorEnv(VectorEnv):
                 f"seed must be an int, None or a list of {self.num_envs} ints, got {seed!r}"
             )
         for i in range(self.num_envs) if ids is None else ids:
-            if seeds[i] is not None:
-                self._env_rngs[i] = seeding.np_random(int(seeds[i]))[0]
+            env_seed = seeds[i]
+            if env_seed is not None:
+                self._env_rngs[i] = seeding.np_random(int(env_seed))[0]
 
     def _draw_reset_noise(
         self, ids: np.ndarray | None, sample: Callable[[np.random.Generator, int], NoiseArrays]

@@ -174,9 +174,15 @@ def jacobian_products(
         adapted = algorithm.adapted_params(theta, problem, tasks)
         return map_adapted(lambda p, task: query_dist_params(problem, p, task), adapted, tasks)
 
-    current, pull_back = vjp(outputs, theta)  # records the graph of g once
+    # Without has_aux, vjp returns (output, vjp_fn); torch annotates the union with the aux form.
+    current, pull_back = cast(
+        "tuple[DistParams, Callable[[DistParams], tuple[Params]]]", vjp(outputs, theta)
+    )  # records the graph of g once
     zeros = {name: torch.zeros_like(value) for name, value in current.items()}
-    _, push_forward = vjp(lambda w: pull_back(w)[0], zeros)
+    _, push_forward = cast(
+        "tuple[Params, Callable[[Params], tuple[DistParams]]]",
+        vjp(lambda w: pull_back(w)[0], zeros),
+    )
     return detach(current), lambda v: push_forward(v)[0], lambda w: pull_back(w)[0]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor
@@ -46,7 +46,12 @@ def map_tasks(fn: Callable[[Params, TaskData], Any], meta_params: Params, tasks:
     return stack_outputs(outputs)
 
 
-def map_adapted(fn: Callable[[Params, TaskData], Any], adapted: Params, tasks: Tasks) -> Any:
+KeyT = TypeVar("KeyT")  # the keys of the per-task dict (str for parameters; any key maps alike)
+
+
+def map_adapted(
+    fn: Callable[[dict[KeyT, Tensor], TaskData], Any], adapted: dict[KeyT, Tensor], tasks: Tasks
+) -> Any:
     """Apply ``fn(adapted_i, task_i)`` to every task, stacking outputs along dim 0.
 
     ``adapted`` holds every task's parameters along a leading task dimension, as returned by
