@@ -1,6 +1,6 @@
 """Print the README's config reference: every key of each config kind with its default and doc.
 
-    python tools/config_reference.py        # the Markdown tables of `kind: supervised` and `rl`
+python tools/config_reference.py        # the Markdown tables of `kind: supervised` and `rl`
 """
 
 from __future__ import annotations
