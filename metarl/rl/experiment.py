@@ -50,8 +50,8 @@ from metarl.rl.policies import Policy, make_policy
 from metarl.rl.rollout_video import check_offscreen_rendering
 from metarl.rl.sampler import MetaSampler
 from metarl.run.distributed import DistributedContext
-from metarl.run.files import EVALUATION_STEM
 from metarl.run.logger import RunLogger
+from metarl.run.report import Report
 from metarl.run.trainer import IterationResult, MetaBatch, Phase
 
 
@@ -282,15 +282,9 @@ class RLExperiment:
         """The held-out adaptation curves of the current meta-parameters and the baselines."""
         return self.held_out.curves(self.learner.meta_params())
 
-    def write_evaluation(
-        self,
-        curves: dict[str, ReturnCurve],
-        out_dir: Path,
-        iteration: int,
-        logger: RunLogger | None,
-    ) -> None:
-        """Write ``evaluation.json`` / ``.png`` and, given a logger, ``eval/`` scalars."""
-        self.held_out.write(curves, out_dir, EVALUATION_STEM, iteration, logger)
+    def report(self, curves: dict[str, ReturnCurve], iteration: int) -> Report:
+        """Return against steps for every policy; ``eval/<policy>/..._return`` scalars."""
+        return self.held_out.report(curves, iteration)
 
     def finish(self, out_dir: Path) -> None:
         """The first held-out task before and after adaptation, if ``evaluation.video``."""

@@ -49,8 +49,7 @@ from metarl.rl.sb3_baselines import (
     load_baseline,
     resolve_env_id,
 )
-from metarl.run.logger import RunLogger
-from metarl.run.report import write_report
+from metarl.run.report import Report
 
 
 class HeldOutEvaluation:
@@ -162,26 +161,14 @@ class HeldOutEvaluation:
                 folders.append(default)
         return folders
 
-    def write(
-        self,
-        curves: dict[str, ReturnCurve],
-        out_dir: str | Path,
-        stem: str,
-        iteration: int,
-        logger: RunLogger | None = None,
-    ) -> tuple[Path, Path]:
-        """Write ``<stem>.json`` / ``.png`` and, given a logger, ``eval/`` scalars at
-        ``iteration``."""
+    def report(self, curves: dict[str, ReturnCurve], iteration: int) -> Report:
+        """The report of ``curves`` at ``iteration``: title, ``eval/`` scalars, the return panel."""
         config = self.config
         title = (
             f"{config.algorithm}-{config.outer.kind} on {config.env.family}, iteration "
             f"{iteration} ({config.evaluation.tasks} held-out tasks)"
         )
-        if logger is not None:
-            logger.log_scalars(iteration, return_scalars(curves))
-        return write_report(
-            curves, return_panels(curves), out_dir, title, stem=stem, xlabel="policy-gradient steps"
-        )
+        return Report(title, return_scalars(curves), return_panels(curves), "policy-gradient steps")
 
     def record_rollouts(self, meta_params: Params, out_dir: str | Path) -> Path:
         """The first held-out task before and after ``evaluation.adapt_steps`` steps: a GIF for

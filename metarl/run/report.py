@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +33,23 @@ Panel = tuple[str, dict[str, CurveData]]
 
 class Curve(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Report:
+    """How an experiment presents its evaluation curves: the loop writes them all the same way.
+
+    Attributes:
+        title: the PNG's title and the JSON's ``title``.
+        scalars: ``eval/`` TensorBoard scalars by name.
+        panels: the PNG's panels.
+        xlabel: the PNG's x-axis label (what a step is).
+    """
+
+    title: str
+    scalars: dict[str, float]
+    panels: Sequence[Panel]
+    xlabel: str
 
 
 def mean_and_ci95(values: Tensor) -> tuple[Tensor, Tensor]:

@@ -37,8 +37,9 @@ from metarl.outer import MetaUpdate, make_outer_step, update_scalars
 from metarl.run.checkpoint import load_checkpoint, save_checkpoint
 from metarl.run.config import RunConfig, config_kind, config_to_dict, save_config
 from metarl.run.distributed import DistributedContext, ShardedAlgorithm
-from metarl.run.files import CHECKPOINT_NAME, CONFIG_NAME
+from metarl.run.files import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM
 from metarl.run.logger import RunLogger
+from metarl.run.report import Report, write_report
 
 EXPERIMENTS: dict[str, str] = {
     "supervised": "metarl.supervised.experiment:SupervisedExperiment",
@@ -116,10 +117,8 @@ class Experiment(Protocol):
         """Held-out adaptation curves of the current meta-parameters (and baselines)."""
         ...
 
-    def write_evaluation(
-        self, curves: dict[str, Any], out_dir: Path, iteration: int, logger: RunLogger | None
-    ) -> None:
-        """``evaluation.json`` / ``.png`` into ``out_dir``; given a logger, ``eval/`` scalars."""
+    def report(self, curves: dict[str, Any], iteration: int) -> Report:
+        """The curves' title, ``eval/`` scalars and PNG panels at ``iteration``."""
         ...
 
     def finish(self, out_dir: Path) -> None:
@@ -302,13 +301,12 @@ class Trainer:
                 periodic = every > 0 and self.iteration % every == 0
                 if main and periodic and self.iteration < config.iterations:
                     self.show_phase("evaluation")
-                    curves = self.experiment.evaluate()
-                    self.experiment.write_evaluation(curves, self.run_dir, self.iteration, logger)
+                    self.write_evaluation(self.experiment.evaluate(), self.run_dir, logger)
             if not main:
                 return {}
             self.show_phase("final evaluation")
             curves = self.experiment.evaluate()
-            self.experiment.write_evaluation(curves, self.run_dir, self.iteration, logger)
+            self.write_evaluation(curves, self.run_dir, logger)
             self.experiment.finish(self.run_dir)
         finally:
             self._progress.close()
@@ -335,9 +333,21 @@ class Trainer:
         scalars at the checkpoint's iteration, and the before/after rollout if configured."""
         curves = self.experiment.evaluate()
         with RunLogger(out_dir) as logger:
-            self.experiment.write_evaluation(curves, Path(out_dir), self.iteration, logger)
+            self.write_evaluation(curves, Path(out_dir), logger)
         self.experiment.finish(Path(out_dir))
         return curves
+
+    def write_evaluation(
+        self, curves: dict[str, Any], out_dir: Path, logger: RunLogger | None
+    ) -> tuple[Path, Path]:
+        """``evaluation.json`` / ``.png`` into ``out_dir``; given a logger, ``eval/`` scalars at
+        the current iteration."""
+        report = self.experiment.report(curves, self.iteration)
+        if logger is not None:
+            logger.log_scalars(self.iteration, report.scalars)
+        return write_report(
+            curves, report.panels, out_dir, report.title, stem=EVALUATION_STEM, xlabel=report.xlabel
+        )
 
     def summary(self, curves: dict[str, Any]) -> str:
         return self.experiment.summary(curves)

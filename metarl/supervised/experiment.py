@@ -19,9 +19,8 @@ from metarl.core.adaptation import MetaLearner
 from metarl.core.algorithms import make_algorithm
 from metarl.core.problem import SupervisedProblem, unstack_tasks
 from metarl.run.distributed import DistributedContext
-from metarl.run.files import EVALUATION_STEM
 from metarl.run.logger import RunLogger
-from metarl.run.report import write_report
+from metarl.run.report import Report
 from metarl.run.trainer import IterationResult, MetaBatch, Phase
 from metarl.supervised.config import SupervisedConfig
 from metarl.supervised.evaluation import (
@@ -100,25 +99,15 @@ class SupervisedExperiment:
             )
         return curves
 
-    def write_evaluation(
-        self,
-        curves: dict[str, AdaptationCurve],
-        out_dir: Path,
-        iteration: int,
-        logger: RunLogger | None,
-    ) -> None:
-        """``evaluation.json`` / ``.png`` and, given a logger, the curves as
-        ``eval/pre_adapt_loss_k{K}`` and ``eval/post_adapt_loss_k{K}_step{s}`` scalars."""
+    def report(self, curves: dict[str, AdaptationCurve], iteration: int) -> Report:
+        """Query loss (and accuracy) panels; ``eval/pre_adapt_loss_k{K}`` and
+        ``eval/post_adapt_loss_k{K}_step{s}`` scalars."""
         config = self.config
         title = (
             f"{config.name}: {config.algorithm} on {config.task.family}, "
             f"iteration {iteration}, {config.evaluation.tasks} held-out tasks"
         )
-        if logger is not None:
-            logger.log_scalars(iteration, loss_scalars(curves))
-        write_report(
-            curves, loss_panels(curves), out_dir, title, stem=EVALUATION_STEM, xlabel="inner steps"
-        )
+        return Report(title, loss_scalars(curves), loss_panels(curves), "inner steps")
 
     def finish(self, out_dir: Path) -> None:
         return None
