@@ -83,6 +83,9 @@ class OuterStep(ABC):
         self.meta_params = meta_params
         self.average: Average = average or (lambda values: values)
         self.optimizer = self.make_optimizer(config, list(meta_params.values()))
+        self.show_phase: Callable[[str], None] = lambda phase: None
+        """Where a long step is (conjugate gradient, line search), for the progress line; the
+        trainer points it at its progress bar."""
 
     def make_optimizer(self, config: Any, params: list[Tensor]) -> torch.optim.Optimizer | None:
         """The torch optimizer the step keeps between iterations (checkpointed), if any."""

@@ -278,6 +278,7 @@ def trpo_step(
     config: TRPOConfig,
     average: Callable[[list[Tensor]], list[Tensor]] | None = None,
     fisher_product: FisherProduct = fisher_vector_product,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Tensor]:
     """One MAML-TRPO meta-update of ``learner_params`` (in place, only if a step is accepted).
 
@@ -298,6 +299,8 @@ def trpo_step(
         fisher_product: builds the Fisher-vector product conjugate gradient runs on
             (:func:`fisher_vector_product`; :func:`fisher_vector_product_reference` is the
             autograd reference).
+        progress: told where the step is (``conjugate gradient 3/10``, ``line search 2``), for
+            the progress line of a long step.
 
     Returns:
         Scalars: ``surrogate_before``, ``surrogate_after``, ``improvement`` (before - after),
@@ -323,12 +326,17 @@ def trpo_step(
         )
 
     average = average or (lambda values: values)
+    progress = progress or (lambda where: None)
     fisher_tasks = subsample_tasks(tasks, config.fvp_subsample)
     local_matvec = fisher_product(
         algorithm, learner_params, problem, fisher_tasks, config.cg_damping
     )
+    products = 0
 
     def matvec(vector: Params) -> Params:
+        nonlocal products
+        products += 1
+        progress(f"conjugate gradient {products}/{config.cg_iterations}")
         product = local_matvec(vector)
         return dict(zip(product, average(list(product.values())), strict=True))
 
@@ -347,6 +355,7 @@ def trpo_step(
     steps_taken = config.line_search_steps
     with torch.no_grad():
         for backtrack in range(config.line_search_steps):
+            progress(f"line search {backtrack + 1}")
             candidate = {name: old[name] + fraction * full_step[name] for name in old}
             loss, candidate_kl = average(
                 list(surrogate_and_kl(algorithm, candidate, problem, tasks))
@@ -387,5 +396,6 @@ class TRPOStep(OuterStep):
             tasks,
             self.config.trpo,
             average=self.average,
+            progress=lambda where: self.show_phase(f"outer step (trpo): {where}"),
         )
         return MetaUpdate({f"outer/{name}": value for name, value in stats.items()})

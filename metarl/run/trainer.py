@@ -175,6 +175,7 @@ class Trainer:
             experiment.learner.meta_params(),
             average=lambda values: context.task_mean(values, local_tasks),
         )
+        self.outer.show_phase = self.show_phase
         self.iteration = 0
         """Iterations completed so far (the TensorBoard step of the latest one)."""
         self.last_checkpoint: tuple[int, float] | None = None
