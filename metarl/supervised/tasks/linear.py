@@ -16,18 +16,17 @@ import torch
 from torch import Tensor
 
 from metarl.core.problem import TaskBatch
+from metarl.supervised.tasks.regression import FewShotRegressionConfig
 
 
 @dataclass(frozen=True)
-class LinearConfig:
+class LinearConfig(FewShotRegressionConfig):
     """The linear regression task family."""
+
+    family = "linear"
 
     dim: int = 5
     """Input dimension d."""
-    support: int = 10
-    """Support points per task, K (the inner loop adapts on these)."""
-    query: int = 10
-    """Query points per task (the meta-objective and evaluation score these)."""
     weight_std: float = 1.0
     """Standard deviation of each weight of w."""
     bias_std: float = 1.0
@@ -36,9 +35,9 @@ class LinearConfig:
     """Standard deviation of the Gaussian noise added to every label."""
 
     def __post_init__(self) -> None:
-        for key in ("dim", "support", "query"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"task.linear.{key} must be >= 1, got {getattr(self, key)}")
+        super().__post_init__()
+        if self.dim < 1:
+            raise ValueError(f"task.linear.dim must be >= 1, got {self.dim}")
         for key in ("weight_std", "bias_std", "noise_std"):
             if getattr(self, key) < 0:
                 raise ValueError(f"task.linear.{key} must be >= 0, got {getattr(self, key)}")
@@ -73,11 +72,7 @@ class LinearTasks:
             ``query_y`` (T, Q, 1), ``weights`` (T, d), ``bias`` (T,).
         """
         cfg = self.config
-        support = cfg.support if support is None else support
-        if num_tasks < 1:
-            raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
-        if support < 1:
-            raise ValueError(f"support must be >= 1, got {support}")
+        support = cfg.support_size(num_tasks, support)
 
         def normal(*shape: int) -> Tensor:
             return torch.randn(

@@ -15,16 +15,15 @@ import torch
 from torch import Tensor
 
 from metarl.core.problem import TaskBatch
+from metarl.supervised.tasks.regression import FewShotRegressionConfig
 
 
 @dataclass(frozen=True)
-class SinusoidConfig:
+class SinusoidConfig(FewShotRegressionConfig):
     """The sinusoid task family (defaults: the MAML paper)."""
 
-    support: int = 10
-    """Support points per task, K (the inner loop adapts on these)."""
-    query: int = 10
-    """Query points per task (the meta-objective and evaluation score these)."""
+    family = "sinusoid"
+
     amplitude_min: float = 0.1
     """Lower end of the uniform amplitude range."""
     amplitude_max: float = 5.0
@@ -39,10 +38,7 @@ class SinusoidConfig:
     """Upper end of the uniform input range."""
 
     def __post_init__(self) -> None:
-        if self.support < 1:
-            raise ValueError(f"task.sinusoid.support must be >= 1, got {self.support}")
-        if self.query < 1:
-            raise ValueError(f"task.sinusoid.query must be >= 1, got {self.query}")
+        super().__post_init__()
         for low, high in (
             ("amplitude_min", "amplitude_max"),
             ("phase_min", "phase_max"),
@@ -89,11 +85,7 @@ class SinusoidTasks:
             ``amplitude``, ``phase`` (T,).
         """
         cfg = self.config
-        support = cfg.support if support is None else support
-        if num_tasks < 1:
-            raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
-        if support < 1:
-            raise ValueError(f"support must be >= 1, got {support}")
+        support = cfg.support_size(num_tasks, support)
 
         def uniform(low: float, high: float, *shape: int) -> Tensor:
             draw = torch.rand(
