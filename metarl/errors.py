@@ -8,11 +8,22 @@ each, which is why they sit only where a value decides control flow: before an u
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import Tensor
+
+
+EXIT_INPUT_ERROR = 2
+"""The exit status of a command given a wrong input (config, flag, folder, checkpoint)."""
+
+
+def fail(message: str) -> int:
+    """Print ``error: message`` on stderr; return :data:`EXIT_INPUT_ERROR`."""
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_INPUT_ERROR
 
 
 class ConfigError(ValueError):

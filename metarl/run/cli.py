@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metarl.errors import ConfigError
+from metarl.errors import ConfigError, fail
 
 # Heavy libraries (torch, gymnasium, MuJoCo, TensorBoard, matplotlib, SB3) are imported inside the
 # handlers that need them, so that help, `metarl list` and usage errors answer at once.
@@ -47,7 +47,6 @@ BENCHMARKS: dict[str, str] = {
 }
 """Benchmark name (module ``metarl.extras.bench.<name>``) -> what its table measures."""
 
-EXIT_INPUT_ERROR = 2
 EXIT_NON_FINITE = 1
 EXIT_INTERRUPTED = 130
 EXIT_DISTRIBUTED = 3
@@ -108,12 +107,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         else:
             subparsers.add_parser(subcommand.name, help=subcommand.help, add_help=False)
     return parser
-
-
-def fail(message: str) -> int:
-    """Print ``error: message`` on stderr; the exit status of an input mistake."""
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_INPUT_ERROR
 
 
 def check_writable_folder(folder: Path, fix: str) -> None:

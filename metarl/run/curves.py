@@ -138,7 +138,7 @@ def add_curves(subparsers: Any) -> None:
 
 
 def run_curves(args: argparse.Namespace) -> int:
-    from metarl.run.cli import fail
+    from metarl.errors import fail
 
     try:
         if args.every < 1 or args.smooth < 1:
