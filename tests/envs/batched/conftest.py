@@ -13,13 +13,6 @@ import envs
 from envs.batched import make_batched
 
 
-@pytest.fixture(autouse=True)
-def _run_in_tmp_dir(tmp_path, monkeypatch):
-    """MuJoCo appends compiler warnings (Walker2d-v5's deprecated ``settotalmass``) to
-    ``MUJOCO_LOG.TXT`` in the working directory; keep that file out of the repository."""
-    monkeypatch.chdir(tmp_path)
-
-
 def _sync_reference(env_id: str, tasks: Sequence[envs.Task], **kwargs) -> SyncVectorEnv:
     """``SyncVectorEnv`` of ``gymnasium.make(env_id)`` copies, copy i holding ``tasks[i]``."""
     reference = SyncVectorEnv(
