@@ -110,9 +110,9 @@ def step_on_episodes(
     """Every task's parameters after inner step ``step`` on its own episodes, without a graph.
 
     ``params`` holds each task's current parameters along a leading task dimension. This is the
-    core's :func:`~metarl.core.adaptation.inner_step` (``step`` picks learned per-step rates),
-    vmapped over tasks; training uses it to reach the policy that samples the next step's
-    episodes, evaluation to adapt step by step.
+    core's :func:`~metarl.core.adaptation.inner_step` vmapped over tasks, task by task: the
+    reference that :func:`adapt_on_fresh_episodes` (one step on the gradient of the summed task
+    losses) is tested against.
     """
     frozen = detach(meta_params)
 
