@@ -210,10 +210,15 @@ class Trainer:
             self._synchronize()
             seconds = {**batch.seconds, "outer": time.perf_counter() - start}
         except FloatingPointError as error:
+            if self.checkpoint_path.exists():
+                advice = (
+                    f"Resume from the last checkpoint ({self.checkpoint_path}) with a smaller "
+                    "step, or start a new run"
+                )
+            else:
+                advice = "Start again with a smaller step (no checkpoint was written yet)"
             raise NonFiniteError(
-                f"{error} (iteration {self.iteration + 1}; its update was not applied). Resume "
-                f"from the last checkpoint ({self.checkpoint_path}) with a smaller step, or "
-                "start a new run"
+                f"{error} (iteration {self.iteration + 1}; its update was not applied). {advice}"
             ) from None
         self.iteration += 1
         return IterationResult(batch, update, seconds, self.experiment)
