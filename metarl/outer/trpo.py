@@ -43,7 +43,9 @@ from metarl.core.algorithms.base import MetaAlgorithm, map_adapted
 from metarl.core.functional import Params, detach, tree_dot
 from metarl.core.problem import MetaProblem, TaskData, Tasks, num_tasks
 from metarl.core.solvers import conjugate_gradient_with_product, hessian_vector_product
+from metarl.errors import require_finite
 from metarl.outer.base import MetaUpdate, OuterStep
+from metarl.outer.gradient import meta_step_values
 from metarl.rl.objective import masked_mean
 from metarl.rl.policies import DistParams, Policy, kl
 
@@ -319,11 +321,12 @@ def trpo_step(
     surrogate_before = result.meta_loss.detach()
     grad_norm = torch.sqrt(tree_dot(gradient, gradient))
     # One host synchronisation: a non-finite gradient must stop the run before anything moves.
-    if not bool(torch.isfinite(surrogate_before) & torch.isfinite(grad_norm)):
-        raise FloatingPointError(
-            f"TRPO: non-finite surrogate ({surrogate_before.item()}) or meta-gradient norm "
-            f"({grad_norm.item()}); check the rewards and advantages, or lower inner.lr"
-        )
+    require_finite(
+        surrogate_before,
+        grad_norm,
+        meta_step_values(result),
+        "(TRPO.) Check the rewards and advantages, or lower inner.lr.",
+    )
 
     average = average or (lambda values: values)
     progress = progress or (lambda where: None)

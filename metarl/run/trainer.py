@@ -217,9 +217,7 @@ class Trainer:
                 )
             else:
                 advice = "Start again with a smaller step (no checkpoint was written yet)"
-            raise NonFiniteError(
-                f"{error} (iteration {self.iteration + 1}; its update was not applied). {advice}"
-            ) from None
+            raise NonFiniteError(f"{error} (iteration {self.iteration + 1}.) {advice}") from None
         self.iteration += 1
         return IterationResult(batch, update, seconds, self.experiment)
 

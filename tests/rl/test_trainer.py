@@ -157,7 +157,7 @@ def test_non_finite_reward_stops_with_the_iteration_named(tmp_path, monkeypatch)
         return episodes.replace(rewards=episodes.rewards * float("nan"))
 
     monkeypatch.setattr(sampler, "sample", poisoned)
-    with pytest.raises(NonFiniteError, match=r"\(iteration 1;"):
+    with pytest.raises(NonFiniteError, match=r"\(iteration 1\.\)"):
         trainer.train_iteration()
     for key, value in params_of(trainer).items():
         assert torch.equal(value, before[key])
