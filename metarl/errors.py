@@ -9,7 +9,7 @@ each, which is why they sit only where a value decides control flow: before an u
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -67,17 +67,19 @@ def first_non_finite(named: Mapping[str, Tensor]) -> str | None:
 
 
 def require_finite(
-    loss: Tensor, grad_norm: Tensor, describe: Mapping[str, Tensor], hint: str
+    loss: Tensor, grad_norm: Tensor, describe: Callable[[], Mapping[str, Tensor]], hint: str
 ) -> None:
     """Raise :class:`NonFiniteError` unless ``loss`` and ``grad_norm`` are finite.
 
     One host synchronisation. On failure the message names the first non-finite entry of
-    ``describe`` (per-step support losses, query losses, the loss, each gradient: whatever the
-    caller has, in the order the values were computed), so the cause is named where it started.
+    ``describe()``, called only then: per-step support losses, query losses, the loss, each
+    gradient (whatever the caller has, in the order the values were computed), so the cause is
+    named where it started.
     """
     import torch
 
     if bool(torch.isfinite(loss) & torch.isfinite(grad_norm)):
         return
-    cause = first_non_finite(describe) or f"non-finite gradient norm ({float(grad_norm)}, overflow)"
+    overflow = f"non-finite gradient norm ({float(grad_norm)}, overflow)"
+    cause = first_non_finite(describe()) or overflow
     raise NonFiniteError(f"{cause}; the update was not applied. {hint}")

@@ -84,7 +84,7 @@ class GradientStep(OuterStep):
         require_finite(
             result.meta_loss,
             grad_norm,
-            meta_step_values(result),
+            lambda: meta_step_values(result),
             "Lower inner.lr or outer.lr, or set outer.grad_clip.",
         )
         assert self.optimizer is not None  # built by make_optimizer

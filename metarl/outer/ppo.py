@@ -117,7 +117,8 @@ def ppo_step(
         require_finite(
             result.meta_loss,
             norm,
-            meta_step_values(replace(result, meta_grads=grads)),
+            # Called at once if at all (before the next epoch rebinds these names).
+            lambda: meta_step_values(replace(result, meta_grads=grads)),  # noqa: B023
             f"(PPO epoch {epoch}.) Lower outer.lr or inner.lr.",
         )
         if epoch == 0:

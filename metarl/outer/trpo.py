@@ -324,7 +324,7 @@ def trpo_step(
     require_finite(
         surrogate_before,
         grad_norm,
-        meta_step_values(result),
+        lambda: meta_step_values(result),
         "(TRPO.) Check the rewards and advantages, or lower inner.lr.",
     )
 
