@@ -30,6 +30,8 @@ from envs.half_cheetah import (
     HalfCheetahVel,
     HalfCheetahVelOracle,
 )
+from envs.meta_world import FAMILIES as META_WORLD_FAMILIES
+from envs.meta_world import MAX_PATH_LENGTH, MetaWorldEnv
 from envs.navigation import Navigation2D, Navigation2DOracle
 from envs.rand_params import (
     HopperRandParams,
@@ -45,6 +47,7 @@ from envs.tasks import (
     HalfCheetahDirTask,
     HalfCheetahVelTask,
     HopperRandParamsTask,
+    MetaWorldTask,
     Navigation2DTask,
     Task,
     Walker2dRandParamsTask,
@@ -100,11 +103,38 @@ ENV_IDS: dict[str, type[TaskEnv]] = {
 """Registered id -> environment class, every family then every oracle variant."""
 
 
+META_WORLD_IDS: dict[str, type[MetaWorldEnv]] = {
+    f"{NAMESPACE}/{family}-v{VERSION}": cls for family, cls in META_WORLD_FAMILIES.items()
+}
+"""Registered id -> Meta-World family class: ``metarl/ML1-<name>-v0`` for the 50 environments,
+``metarl/ML10-v0`` and ``metarl/ML45-v0`` (they need the optional ``metaworld`` package)."""
+
+
+def is_meta_world(env_id: str) -> bool:
+    """Whether ``env_id`` is one of the Meta-World families."""
+    return env_id in META_WORLD_IDS
+
+
+def known_env_ids() -> list[str]:
+    """Every registered ``metarl/`` id: the MAML paper's families, then Meta-World's."""
+    return [*ENV_IDS, *META_WORLD_IDS]
+
+
 def task_family(env_id: str) -> type[TaskEnv]:
     """The class behind a registered id, for ``sample_tasks`` without making an env."""
-    if env_id not in ENV_IDS:
-        raise ValueError(f"unknown environment id {env_id!r}; known: {list(ENV_IDS)}")
-    return ENV_IDS[env_id]
+    if env_id in ENV_IDS:
+        return ENV_IDS[env_id]
+    if env_id in META_WORLD_IDS:
+        return META_WORLD_IDS[env_id]
+    raise ValueError(f"unknown environment id {env_id!r}; known: {known_env_ids()}")
+
+
+def family_name(env_id: str) -> str:
+    """The family of a registered id: ``HalfCheetahVel`` for ``metarl/HalfCheetahVelOracle-v0``,
+    ``ML1-push-v3`` for ``metarl/ML1-push-v3-v0``."""
+    if env_id in META_WORLD_IDS:
+        return env_id.split("/", 1)[1].rsplit("-v", 1)[0]
+    return task_family(env_id).task_type.family
 
 
 def _register_all() -> None:
@@ -117,6 +147,13 @@ def _register_all() -> None:
             entry_point=f"{cls.__module__}:{cls.__name__}",
             max_episode_steps=MAX_EPISODE_STEPS[family],
         )
+    for id_, meta_world_cls in META_WORLD_IDS.items():
+        if id_ not in gymnasium.registry:
+            gymnasium.register(
+                id=id_,
+                entry_point=f"{meta_world_cls.__module__}:{meta_world_cls.__name__}",
+                max_episode_steps=MAX_PATH_LENGTH,
+            )
 
 
 _register_all()
@@ -125,6 +162,7 @@ __all__ = [
     "ENV_IDS",
     "FAMILIES",
     "MAX_EPISODE_STEPS",
+    "META_WORLD_IDS",
     "NAMESPACE",
     "ORACLES",
     "TASK_TYPES",
@@ -146,6 +184,8 @@ __all__ = [
     "HopperRandParams",
     "HopperRandParamsOracle",
     "HopperRandParamsTask",
+    "MetaWorldEnv",
+    "MetaWorldTask",
     "Navigation2D",
     "Navigation2DOracle",
     "Navigation2DTask",
@@ -155,6 +195,9 @@ __all__ = [
     "Walker2dRandParamsOracle",
     "Walker2dRandParamsTask",
     "env_id",
+    "family_name",
+    "is_meta_world",
+    "known_env_ids",
     "task_family",
     "task_from_dict",
     "task_from_json",

@@ -11,12 +11,15 @@ first and hands over to the Gymnasium one. The meta-RL trainer reaches the proto
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, cast
+from typing import Any, ClassVar, Generic, Literal, cast
 
 import numpy as np
 from gymnasium.error import ResetNeeded
 
 from envs.tasks import Task, TaskT, as_generator, coerce_task
+
+Split = Literal["train", "test"]
+"""Which tasks to draw: training tasks, or the held-out ones evaluation uses."""
 
 
 class TaskEnv(Generic[TaskT]):
@@ -38,13 +41,20 @@ class TaskEnv(Generic[TaskT]):
     _reset_done: bool
 
     @classmethod
-    def sample_tasks(cls, n: int, seed: int | np.random.Generator) -> list[TaskT]:
+    def sample_tasks(
+        cls, n: int, seed: int | np.random.Generator, split: Split = "train"
+    ) -> list[TaskT]:
         """``n`` tasks from the family's distribution.
 
         Args:
             n: Number of tasks.
             seed: An int (the same int gives the same tasks) or a generator, which is advanced.
+            split: ``train`` or ``test``. The MAML paper's families have one distribution, so
+                held-out tasks differ only by their seed; Meta-World's benchmarks have their own
+                test goals and classes (``envs.meta_world``).
         """
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         # A ClassVar cannot mention TaskT, so task_type is typed as type[Task]; it is TaskT's class.
         return cast(list[TaskT], cls.task_type.sample(n, as_generator(seed)))
 

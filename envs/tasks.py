@@ -17,6 +17,7 @@ pytorch-maml-rl; the physics-parameter tasks follow ProMP's ``rand_param_envs`` 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import numbers
 from collections.abc import Mapping, Sequence
@@ -331,6 +332,63 @@ class Walker2dRandParamsTask(RandParamsTask):
 
 
 # ---------------------------------------------------------------------------------------------
+# Meta-World tasks
+
+
+@dataclass(frozen=True)
+class MetaWorldTask(Task):
+    """One Meta-World task: an environment class and its goal, exactly as Meta-World holds it.
+
+    ``rand_vec`` is Meta-World's ``_last_rand_vec`` (object and goal positions, 3 to 9 numbers by
+    class), which ``set_task`` freezes so that every reset starts from it. The tasks of a split
+    come from Meta-World's own benchmark classes (``envs.meta_world.splits``); this value only
+    names one, so it is not sampled from here.
+    """
+
+    family: ClassVar[str] = "MetaWorld"
+
+    env_name: str
+    """A Meta-World v3 environment name, e.g. ``push-v3`` (``envs.meta_world.ENV_NAMES``)."""
+    rand_vec: tuple[float, ...]
+    """Meta-World's task vector for that environment (object and goal positions)."""
+
+    def __post_init__(self) -> None:
+        from envs.meta_world.catalog import ENV_NAMES
+
+        if not isinstance(self.env_name, str) or self.env_name not in ENV_NAMES:
+            close = difflib.get_close_matches(str(self.env_name), ENV_NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"MetaWorld task env_name {self.env_name!r} is not a Meta-World v3 environment"
+                f"{hint}; the 50 names are listed by `metarl list`"
+            )
+        vector = self.rand_vec
+        if (
+            isinstance(vector, str)
+            or not isinstance(vector, Sequence | np.ndarray)
+            or not len(vector)
+        ):
+            raise TypeError(
+                f"MetaWorld task rand_vec must be a non-empty sequence of numbers, got {vector!r}"
+            )
+        values = _array_in_range(self.family, "rand_vec", vector, (len(vector),), -np.inf, np.inf)
+        if not np.isfinite(values).all():
+            raise ValueError(f"MetaWorld task rand_vec must be finite, got {values.tolist()}")
+        object.__setattr__(self, "rand_vec", _as_tuple(values))
+
+    @classmethod
+    def sample(cls, n: int, rng: np.random.Generator) -> list[Self]:
+        raise TypeError(
+            "Meta-World tasks come from a benchmark split: use the family's "
+            "sample_tasks(n, seed, split) (e.g. envs.task_family('metarl/ML10-v0'))"
+        )
+
+    def to_array(self) -> np.ndarray:
+        """The task vector ``rand_vec`` (the environment name is not a number)."""
+        return np.asarray(self.rand_vec, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
 # Generic JSON round trip
 
 TASK_TYPES: dict[str, type[Task]] = {
@@ -344,6 +402,7 @@ TASK_TYPES: dict[str, type[Task]] = {
         AntGoalTask,
         HopperRandParamsTask,
         Walker2dRandParamsTask,
+        MetaWorldTask,
     )
 }
 """Family name -> task class."""

@@ -24,7 +24,7 @@ from metarl.run.config import EvaluationConfig, LoggingConfig, RunConfig
 def _known_env_ids() -> list[str]:
     import envs  # registers the metarl/ ids with Gymnasium
 
-    return list(envs.ENV_IDS)
+    return envs.known_env_ids()
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,22 @@ class EnvConfig:
             close = difflib.get_close_matches(self.id, known, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"env.id {self.id!r} is not a registered metarl env{hint}; use one of {known}"
+                f"env.id {self.id!r} is not a registered metarl env{hint}; see `metarl list`"
             )
+        if self.meta_world:
+            from envs.meta_world import MetaWorldUnavailable, load_metaworld
+
+            try:
+                load_metaworld()
+            except MetaWorldUnavailable as error:
+                raise ConfigError(f"env.id {self.id}: {error}") from None
+
+    @property
+    def meta_world(self) -> bool:
+        """Whether the family is one of Meta-World's (ML1 / ML10 / ML45)."""
+        import envs
+
+        return envs.is_meta_world(self.id)
 
     @property
     def family(self) -> str:
@@ -82,6 +96,9 @@ class RLEvaluationConfig(EvaluationConfig):
     (MAML paper's adaptation figure: 0..3)."""
     episodes_per_task: int | None = None
     """Episodes per task and step; null uses the training value."""
+    final_episodes: int | None = None
+    """Episodes per task of the last rollout, which is only scored (Meta-World's protocol: 3
+    evaluation episodes after 10 adaptation episodes); null uses episodes_per_task."""
     later_lr: float | None = None
     """Fixed step size of the steps after the first (MAML paper: 0.05 after a first step of 0.1,
     "halving the learning rate after the first gradient step produced superior performance");
@@ -103,6 +120,10 @@ class RLEvaluationConfig(EvaluationConfig):
         if self.episodes_per_task is not None and self.episodes_per_task < 1:
             raise ConfigError(
                 f"evaluation.episodes_per_task must be >= 1 or null, got {self.episodes_per_task}"
+            )
+        if self.final_episodes is not None and self.final_episodes < 1:
+            raise ConfigError(
+                f"evaluation.final_episodes must be >= 1 or null, got {self.final_episodes}"
             )
 
 
@@ -169,6 +190,15 @@ class RLConfig(RunConfig):
             raise ConfigError(f"gae_lambda must be in [0, 1], got {self.gae_lambda}")
         if not self.baseline_reg > 0:
             raise ConfigError(f"baseline_reg must be > 0, got {self.baseline_reg}")
+        if self.env.meta_world:
+            from envs.meta_world import MAX_PATH_LENGTH
+
+            if self.horizon > MAX_PATH_LENGTH:
+                raise ConfigError(
+                    f"horizon {self.horizon} exceeds Meta-World's {MAX_PATH_LENGTH}-step limit "
+                    f"(its envs refuse step {MAX_PATH_LENGTH + 1}); set horizon <= "
+                    f"{MAX_PATH_LENGTH}"
+                )
         if self.sampler_threads < 0:
             raise ConfigError(f"sampler_threads must be >= 0, got {self.sampler_threads}")
         if self.sampler_backend not in BACKENDS:

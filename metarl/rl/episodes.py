@@ -32,6 +32,8 @@ class Episodes:
         returns: ``(H, T, E)`` discounted returns-to-go, once advantages are computed.
         values: ``(H, T, E)`` baseline predictions, once advantages are computed.
         advantages: ``(H, T, E)``, once advantages are computed.
+        successes: ``(T, E)`` 1.0 for an episode whose env reported ``info["success"]`` at
+            any step (Meta-World), 0.0 otherwise; None for envs without a success signal.
     """
 
     observations: Tensor
@@ -43,6 +45,7 @@ class Episodes:
     returns: Tensor | None = None
     values: Tensor | None = None
     advantages: Tensor | None = None
+    successes: Tensor | None = None
 
     def __post_init__(self) -> None:
         shape = self.rewards.shape
@@ -62,6 +65,11 @@ class Episodes:
                     f"Episodes.{name} has shape {tuple(tensor.shape)}; its first three dims must "
                     f"be (horizon, tasks, episodes) = {tuple(shape)} like rewards"
                 )
+        if self.successes is not None and self.successes.shape != shape[1:]:
+            raise ValueError(
+                f"Episodes.successes has shape {tuple(self.successes.shape)}; expected "
+                f"(tasks, episodes) = {tuple(shape[1:])}"
+            )
 
     @property
     def horizon(self) -> int:
@@ -86,6 +94,10 @@ class Episodes:
     def episode_returns(self) -> Tensor:
         """Undiscounted return sum_t r_t of each episode, ``(T, E)``."""
         return (self.rewards * self.mask).sum(dim=0)
+
+    def success_rates(self) -> Tensor | None:
+        """Fraction of each task's episodes that succeeded, ``(T,)``; None without successes."""
+        return None if self.successes is None else self.successes.mean(dim=1)
 
     def replace(self, **changes: Tensor | None) -> Episodes:
         """A copy with some fields replaced (e.g. ``advantages=...``)."""

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -44,6 +43,12 @@ class ReturnCurve:
         return_ci95: 95% confidence half-width of ``return_mean``.
         num_tasks: held-out tasks averaged over.
         per_task: ``[task][step]`` average episode return of every task.
+        success_mean: mean over tasks of the fraction of successful episodes after each number
+            of steps (envs that report ``info["success"]``: Meta-World); None otherwise.
+        success_ci95: 95% confidence half-width of ``success_mean``.
+        per_task_success: ``[task][step]`` success rate of every task.
+        per_class_success: environment class -> its tasks' mean success rate after each number
+            of steps (Meta-World: one row per class of the split).
     """
 
     steps: list[int]
@@ -51,6 +56,10 @@ class ReturnCurve:
     return_ci95: list[float]
     num_tasks: int
     per_task: list[list[float]]
+    success_mean: list[float] | None = None
+    success_ci95: list[float] | None = None
+    per_task_success: list[list[float]] | None = None
+    per_class_success: dict[str, list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +102,8 @@ class AdaptationEvaluator:
         settings: returns, advantages and baseline as in training.
         later_lr: fixed step size of every step after the first (the MAML paper's evaluation
             halves it); None keeps ``inner``'s.
+        final_sampler: the sampler of the last rollout, which is only scored (Meta-World's
+            protocol: 10 adaptation episodes, then 3 evaluation episodes); None uses ``sampler``.
     """
 
     def __init__(
@@ -102,12 +113,14 @@ class AdaptationEvaluator:
         inner: InnerLoopConfig,
         settings: ReturnSettings,
         later_lr: float | None = None,
+        final_sampler: MetaSampler | None = None,
     ) -> None:
         self.sampler = sampler
         self.problem = problem
         self.inner = inner
         self.settings = settings
         self.later_lr = later_lr
+        self.final_sampler = final_sampler
 
     def adapt(
         self,
@@ -117,7 +130,7 @@ class AdaptationEvaluator:
         seed: int,
         *,
         policy: Policy | None = None,
-    ) -> tuple[Tensor, Params]:
+    ) -> tuple[Tensor, Tensor | None, Params]:
         """Roll out, step, roll out, ... from ``meta_params`` on every task.
 
         Args:
@@ -130,8 +143,9 @@ class AdaptationEvaluator:
             policy: the policy module the parameters belong to (default: the problem's).
 
         Returns:
-            ``(T, k + 1)`` average episode return of every task after 0..k steps, and every
-            task's parameters after k steps (leading task dimension).
+            ``(T, k + 1)`` average episode return of every task after 0..k steps, ``(T, k + 1)``
+            success rates (None for envs without a success signal), and every task's
+            parameters after k steps (leading task dimension).
         """
         if adapt_steps < 0:
             raise ValueError(f"adapt_steps must be >= 0, got {adapt_steps}")
@@ -150,8 +164,10 @@ class AdaptationEvaluator:
 
         def sample(step: int, params: Params) -> Episodes:
             env_seed = seed + step * self.sampler.episodes_per_task * count
-            episodes = self.sampler.sample(policy, params, tasks, generator, env_seed, True)
-            if step == adapt_steps:  # the last rollout is only scored
+            last = step == adapt_steps
+            sampler = self.final_sampler if last and self.final_sampler else self.sampler
+            episodes = sampler.sample(policy, params, tasks, generator, env_seed, True)
+            if last:  # the last rollout is only scored
                 return episodes
             return self.settings.advantages(episodes)
 
@@ -164,7 +180,10 @@ class AdaptationEvaluator:
             problem, params, frozen, inner_at, adapt_steps, sample
         )
         returns = [episodes.episode_returns().mean(dim=1) for episodes in rollouts]  # (T,) each
-        return torch.stack(returns, dim=1), params
+        rates = [episodes.success_rates() for episodes in rollouts]
+        known = [rate for rate in rates if rate is not None]
+        success = torch.stack(known, dim=1) if len(known) == len(rates) else None
+        return torch.stack(returns, dim=1), success, params
 
     def curve(
         self,
@@ -176,16 +195,40 @@ class AdaptationEvaluator:
         policy: Policy | None = None,
     ) -> ReturnCurve:
         """Mean and 95% CI over tasks of the return after 0..k steps (see :meth:`adapt`)."""
-        returns, _ = self.adapt(meta_params, tasks, adapt_steps, seed, policy=policy)
+        returns, success, _ = self.adapt(meta_params, tasks, adapt_steps, seed, policy=policy)
         per_task = returns.double()  # (T, k + 1)
         mean, ci = mean_and_ci95(per_task)
-        return ReturnCurve(
+        curve = ReturnCurve(
             steps=list(range(adapt_steps + 1)),
             return_mean=mean.tolist(),
             return_ci95=ci.tolist(),
             num_tasks=len(tasks),
             per_task=per_task.tolist(),
         )
+        if success is None:
+            return curve
+        rates = success.double()
+        success_mean, success_ci = mean_and_ci95(rates)
+        return replace(
+            curve,
+            success_mean=success_mean.tolist(),
+            success_ci95=success_ci.tolist(),
+            per_task_success=rates.tolist(),
+            per_class_success=per_class_means(tasks, rates),
+        )
+
+
+def per_class_means(tasks: Sequence[Any], values: Tensor) -> dict[str, list[float]] | None:
+    """Mean of ``values`` (``(T, S)``) over the tasks of each environment class, for tasks that
+    name one (``env_name``: Meta-World); None otherwise."""
+    names = [getattr(task, "env_name", None) for task in tasks]
+    if any(name is None for name in names):
+        return None
+    out: dict[str, list[float]] = {}
+    for name in dict.fromkeys(names):
+        rows = [i for i, other in enumerate(names) if other == name]
+        out[str(name)] = values[rows].mean(dim=0).tolist()
+    return out
 
 
 def fixed_step_inner(inner: InnerLoopConfig) -> InnerLoopConfig:
@@ -209,7 +252,15 @@ def return_panels(curves: dict[str, ReturnCurve]) -> list[Panel]:
             drawn[label] = (longest, curve.return_mean * width, curve.return_ci95 * width)
         else:
             drawn[label] = (curve.steps, curve.return_mean, curve.return_ci95)
-    return [("average return", drawn)]
+    panels: list[Panel] = [("average return", drawn)]
+    success: dict[str, CurveData] = {
+        label: (curve.steps, curve.success_mean, curve.success_ci95 or [])
+        for label, curve in curves.items()
+        if curve.success_mean is not None and len(curve.steps) > 1
+    }
+    if success:
+        panels.append(("success rate", success))
+    return panels
 
 
 def return_scalars(curves: dict[str, ReturnCurve]) -> dict[str, float]:
@@ -223,6 +274,13 @@ def return_scalars(curves: dict[str, ReturnCurve]) -> dict[str, float]:
             curve.steps,
             curve.return_mean,
         )
+        if curve.success_mean is not None:
+            scalars |= curve_scalars(
+                f"eval/{key}/pre_adapt_success",
+                f"eval/{key}/post_adapt_success_k{{step}}",
+                curve.steps,
+                curve.success_mean,
+            )
     return scalars
 
 
@@ -238,9 +296,21 @@ def format_table(curves: dict[str, ReturnCurve]) -> str:
             for m, c in zip(curve.return_mean, curve.return_ci95, strict=True)
         ]
         rows.append(f"{label:<{label_width}}  " + "  ".join(f"{cell:>18}" for cell in cells))
+    with_success = {k: c for k, c in curves.items() if c.success_mean and c.success_ci95}
+    if with_success:
+        rows.append("success rate (mean +- 95% CI over tasks)")
+        for label, curve in with_success.items():
+            cells = [
+                f"{m:>8.1%} +- {c:<6.1%}"
+                for m, c in zip(curve.success_mean or [], curve.success_ci95 or [], strict=True)
+            ]
+            rows.append(f"{label:<{label_width}}  " + "  ".join(f"{cell:>18}" for cell in cells))
+    for label, curve in with_success.items():
+        classes = curve.per_class_success or {}
+        if len(classes) > 1:
+            rows.append(f"{label}: success rate by class")
+            name_width = max(map(len, classes))
+            for name, rates in classes.items():
+                line = "  ".join(f"{rate:>18.1%}" for rate in rates)
+                rows.append(f"  {name:<{max(name_width, label_width - 2)}}  {line}")
     return "\n".join(rows)
-
-
-def task_parameters(tasks: Sequence[Any]) -> np.ndarray:
-    """``(T, P)`` array of every task's parameters (``task.to_array()``)."""
-    return np.stack([np.atleast_1d(np.asarray(task.to_array(), dtype=float)) for task in tasks])

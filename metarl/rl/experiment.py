@@ -83,6 +83,9 @@ class SampledTasks:
         query: the post-adaptation episodes (this rank's share, with advantages).
         returns_pre: ``(T,)`` average episode return of each task before adaptation (all ranks).
         returns_post: ``(T,)`` after adaptation.
+        success_pre: ``(T,)`` fraction of successful episodes of each task before adaptation
+            (all ranks), for envs that report success (Meta-World); None otherwise.
+        success_post: ``(T,)`` after adaptation, or None.
     """
 
     tasks: list[Any]
@@ -90,6 +93,8 @@ class SampledTasks:
     query: Episodes
     returns_pre: Tensor
     returns_post: Tensor
+    success_pre: Tensor | None = None
+    success_post: Tensor | None = None
 
 
 class RLExperiment:
@@ -215,7 +220,16 @@ class RLExperiment:
         # (T,) over the whole meta-batch: every rank's share, in task order.
         returns_pre = self.context.gather(supports[0].episode_returns().mean(dim=1))
         returns_post = self.context.gather(query.episode_returns().mean(dim=1))
-        details = SampledTasks(tasks, supports, query, returns_pre, returns_post)
+        success_pre, success_post = supports[0].success_rates(), query.success_rates()
+        details = SampledTasks(
+            tasks,
+            supports,
+            query,
+            returns_pre,
+            returns_post,
+            None if success_pre is None else self.context.gather(success_pre),
+            None if success_post is None else self.context.gather(success_post),
+        )
         return MetaBatch(make_task_batch(supports, query), seconds, details)
 
     def _synchronize(self) -> None:
@@ -228,8 +242,9 @@ class RLExperiment:
     # ---------------------------------------------------------------------------------------
 
     def metrics(self, result: IterationResult) -> dict[str, Tensor]:
-        """``train/`` returns before and after each adaptation step and episode lengths (task
-        means over every rank), ``perf/env_steps_per_s`` and ``policy/std_mean``."""
+        """``train/`` returns before and after each adaptation step, episode lengths and, for envs
+        that report it, the success rates (task means over every rank), ``perf/env_steps_per_s``
+        and ``policy/std_mean``."""
         sampled: SampledTasks = result.batch.details
         support, query = sampled.supports[0], sampled.query
         returns_pre, returns_post = sampled.returns_pre, sampled.returns_post
@@ -244,10 +259,18 @@ class RLExperiment:
                 for step, episodes in enumerate(sampled.supports[1:], start=1)
             },
         }
+        if sampled.success_pre is not None and sampled.success_post is not None:
+            # Gathered already: the whole meta-batch's mean, the same on every rank.
+            success = {
+                "train/success_pre": sampled.success_pre.mean(),
+                "train/success_post": sampled.success_post.mean(),
+            }
+        else:
+            success = {}
         names = list(metrics)
         local_count = self.context.share_size(self.config.meta_batch_size)
         reduced = self.context.task_mean([metrics[n] for n in names], local_count)
-        metrics = dict(zip(names, reduced, strict=True))
+        metrics = dict(zip(names, reduced, strict=True)) | success
         (env_steps,) = self.context.task_sum(
             [sum(episodes.mask.sum() for episodes in sampled.supports) + query.mask.sum()]
         )
@@ -269,10 +292,15 @@ class RLExperiment:
             logger.log_figure(step, "tasks/return_vs_task", figure)
 
     def postfix(self, scalars: dict[str, float]) -> dict[str, str]:
-        return {
+        shown = {
             "pre": f"{scalars['train/return_pre']:.4g}",
             "post": f"{scalars['train/return_post']:.4g}",
         }
+        if "train/success_post" in scalars:
+            shown["success"] = (
+                f"{scalars['train/success_pre']:.0%}->{scalars['train/success_post']:.0%}"
+            )
+        return shown
 
     # ---------------------------------------------------------------------------------------
     # Evaluation on held-out tasks

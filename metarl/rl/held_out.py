@@ -84,7 +84,11 @@ class HeldOutEvaluation:
         self.initial_params = {k: v.detach().clone() for k, v in initial_params.items()}
         self.device = device
         family = envs.task_family(config.env.id)
-        self.tasks: list[Any] = family.sample_tasks(config.evaluation.tasks, config.evaluation.seed)
+        # The test split: Meta-World's held-out goals and classes; the same distribution as
+        # training for the MAML paper's families, drawn from another seed.
+        self.tasks: list[Any] = family.sample_tasks(
+            config.evaluation.tasks, config.evaluation.seed, split="test"
+        )
         self.rollout_seed = config.evaluation.seed + 1
         """Seed of the exploration noise and env resets, the same for every policy."""
 
@@ -93,9 +97,10 @@ class HeldOutEvaluation:
         """The inner loop with a fixed step size (baselines have no learned rates)."""
         return fixed_step_inner(self.inner)
 
-    def _sampler(self, env_id: str) -> MetaSampler:
+    def _sampler(self, env_id: str, episodes: int | None = None) -> MetaSampler:
         config = self.config
-        episodes = config.evaluation.episodes_per_task or config.episodes_per_task
+        if episodes is None:
+            episodes = config.evaluation.episodes_per_task or config.episodes_per_task
         if env_id == config.env.id and episodes == config.episodes_per_task:
             return self.sampler
         return MetaSampler(
@@ -111,11 +116,16 @@ class HeldOutEvaluation:
         config, evaluation = self.config, self.config.evaluation
         tasks, seed, steps = self.tasks, self.rollout_seed, evaluation.adapt_steps
         sampler = self._sampler(config.env.id)
+        final = (
+            None
+            if evaluation.final_episodes is None
+            else self._sampler(config.env.id, evaluation.final_episodes)
+        )
         learned = AdaptationEvaluator(
-            sampler, self.problem, self.inner, self.returns, evaluation.later_lr
+            sampler, self.problem, self.inner, self.returns, evaluation.later_lr, final
         )
         fixed = AdaptationEvaluator(
-            sampler, self.problem, self.fixed_inner, self.returns, evaluation.later_lr
+            sampler, self.problem, self.fixed_inner, self.returns, evaluation.later_lr, final
         )
         curves = {"meta-learned": learned.curve(meta_params, tasks, steps, seed)}
         if evaluation.random_init:
@@ -141,8 +151,9 @@ class HeldOutEvaluation:
                 oracle_sampler.close()
             else:
                 curves[baseline.kind] = fixed.curve(params, tasks, steps, seed, policy=policy)
-        if sampler is not self.sampler:
-            sampler.close()
+        for used in (sampler, final):
+            if used is not None and used is not self.sampler:
+                used.close()
         return curves
 
     def baseline_folders(self) -> list[Path]:
@@ -178,7 +189,9 @@ class HeldOutEvaluation:
         evaluator = AdaptationEvaluator(
             self.sampler, self.problem, self.inner, self.returns, evaluation.later_lr
         )
-        _, adapted = evaluator.adapt(meta_params, task, evaluation.adapt_steps, self.rollout_seed)
+        _, _, adapted = evaluator.adapt(
+            meta_params, task, evaluation.adapt_steps, self.rollout_seed
+        )
         return record_rollouts(
             self.problem.policy,
             detach(model_params(meta_params)),

@@ -64,6 +64,11 @@ class VectorBackend(Protocol):
     def close(self) -> None: ...
 
 
+# A backend may also hold ``last_success``: ``(N,)`` bool, whether each env's ``info["success"]``
+# was set on the last step, or None when its envs report no success (everything but Meta-World).
+# It is read with getattr, so backends without a success signal need not declare it.
+
+
 def ensure_registered(env_id: str) -> None:
     """Check ``env_id`` is a registered Gymnasium id, importing ``envs`` for ``metarl/`` ids."""
     if env_id not in gymnasium.registry and env_id.startswith("metarl/"):
@@ -88,6 +93,7 @@ class GymnasiumBackend:
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self._num_active = 0
+        self.last_success: np.ndarray | None = None
 
     def _make(self) -> gymnasium.Env:
         return gymnasium.make(self.env_id, max_episode_steps=self.horizon, disable_env_checker=True)
@@ -103,15 +109,22 @@ class GymnasiumBackend:
         self._observations = np.stack(observations)  # (N, obs)
         self._terminated = np.zeros(count, dtype=bool)
         self._truncated = np.zeros(count, dtype=bool)
+        self.last_success = None
         return self._observations.copy()
 
     def step(self, actions: np.ndarray) -> StepResult:
         rewards = np.zeros(self._num_active)
+        success = np.zeros(self._num_active, dtype=bool)
+        reported = False
         for n in np.flatnonzero(~(self._terminated | self._truncated)):
-            obs, reward, terminated, truncated, _ = self.envs[n].step(actions[n])
+            obs, reward, terminated, truncated, info = self.envs[n].step(actions[n])
             self._observations[n] = obs
             rewards[n] = reward
             self._terminated[n], self._truncated[n] = terminated, truncated
+            if "success" in info:
+                reported = True
+                success[n] = bool(info["success"])
+        self.last_success = success if reported else None
         return self._observations.copy(), rewards, self._terminated.copy(), self._truncated.copy()
 
     def close(self) -> None:
@@ -258,6 +271,7 @@ class MetaSampler:
         alive = np.ones(num_envs, dtype=bool)
         mask_np = np.zeros((horizon, num_envs))
         rewards_np = np.zeros((horizon, num_envs))
+        succeeded: np.ndarray | None = None  # (N,) success at any step, for envs that report it
         # Every recorded value goes straight into its (H, T, E, ...) output, allocated at the first
         # step: no per-step tensors to stack, pad and mask afterwards (3 copies of the rollout).
         record: dict[str, Tensor] = {}
@@ -293,6 +307,11 @@ class MetaSampler:
                     raise _non_finite_action(t, first_task, episodes, dist_params, actions_np)
                 obs_np, reward, terminated, truncated = self.backend.step(actions_np)
                 rewards_np[t] = np.where(alive, reward, 0.0)
+                step_success = getattr(self.backend, "last_success", None)
+                if step_success is not None:
+                    if succeeded is None:
+                        succeeded = np.zeros(num_envs, dtype=bool)
+                    succeeded |= step_success & alive
                 alive &= ~(terminated | truncated)
                 steps = t + 1
                 if not alive.any():
@@ -309,6 +328,9 @@ class MetaSampler:
             mask=mask,
             log_probs=record.pop("log_probs"),
             dist_params=record,
+            successes=None
+            if succeeded is None
+            else torch.as_tensor(succeeded.reshape(shape[1:]), dtype=dtype, device=device),
         )
         _check_rollout(episodes_out, obs_finite, self.env_id)
         return episodes_out

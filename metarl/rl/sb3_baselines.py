@@ -171,6 +171,8 @@ def resolve_env_id(env: str) -> str:
     if env in envs.ENV_IDS:
         family = envs.ENV_IDS[env].task_type.family
         return envs.env_id(family)
+    if envs.is_meta_world(env):
+        return env
     raise ValueError(
         f"unknown environment {env!r}; pass a family ({', '.join(envs.FAMILIES)}) "
         "or a registered metarl id (`metarl list`)"
@@ -183,7 +185,15 @@ def baseline_env_id(kind: str, env_id: str) -> str:
 
     if kind not in BASELINE_KINDS:
         raise ValueError(f"baseline kind must be one of {BASELINE_KINDS}, got {kind!r}")
-    family = envs.ENV_IDS[resolve_env_id(env_id)].task_type.family
+    family_id = resolve_env_id(env_id)
+    if envs.is_meta_world(family_id):
+        if kind == "oracle":
+            raise ValueError(
+                f"{family_id} has no oracle variant (Meta-World's goal-observable envs are a "
+                "multi-task setting); train a pretrained baseline instead"
+            )
+        return family_id
+    family = envs.ENV_IDS[family_id].task_type.family
     return envs.env_id(family, oracle=kind == "oracle")
 
 
@@ -191,7 +201,7 @@ def default_baseline_dir(run_root: str | Path, kind: str, env_id: str) -> Path:
     """``<run_root>/baselines/<Family>-<kind>``, where ``metarl evaluate`` looks by default."""
     import envs
 
-    family = envs.ENV_IDS[resolve_env_id(env_id)].task_type.family
+    family = envs.family_name(resolve_env_id(env_id))
     return Path(run_root) / "baselines" / f"{family}-{kind}"
 
 
@@ -349,10 +359,9 @@ def run_baseline(args: argparse.Namespace) -> int:
             )
             run_root = config.logging.run_root
         else:
-            import envs
-
-            family = envs.ENV_IDS[family_id].task_type.family
-            settings = dataclasses.replace(settings, horizon=envs.MAX_EPISODE_STEPS[family])
+            # Every metarl id registers a max_episode_steps (envs._register_all).
+            horizon = cast(int, gymnasium.spec(family_id).max_episode_steps)
+            settings = dataclasses.replace(settings, horizon=horizon)
         if args.seed is not None:
             settings = dataclasses.replace(settings, seed=args.seed)
     except ValueError as error:

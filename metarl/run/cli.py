@@ -392,6 +392,13 @@ def add_evaluate(subparsers: Any) -> None:
         "--support", type=int, nargs="+", metavar="K", help="support sizes (shots), e.g. 5 10 20"
     )
     parser.add_argument("--seed", type=int, help="seed of the held-out task generator")
+    parser.add_argument(
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        help="RL: an evaluation protocol from the literature; metaworld = Meta-World's "
+        "metalearning_evaluation (200 test tasks: 10 evaluations x 20 envs, 10 adaptation "
+        "episodes, 1 step, 3 evaluation episodes); explicit flags still override it",
+    )
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's device)")
     parser.add_argument("--out", metavar="DIR", help="write the report here (default: RUN_DIR)")
     parser.add_argument(
@@ -409,6 +416,18 @@ def add_evaluate(subparsers: Any) -> None:
     add_override_arguments(parser)
     parser.set_defaults(handler=run_evaluate)
 
+
+PROTOCOLS: dict[str, tuple[str, ...]] = {
+    "metaworld": (
+        "evaluation.tasks=200",
+        "evaluation.adapt_steps=1",
+        "evaluation.episodes_per_task=10",
+        "evaluation.final_episodes=3",
+    ),
+}
+"""``metarl evaluate --protocol`` -> its config overrides. ``metaworld`` follows
+``metaworld.evaluation.metalearning_evaluation``'s defaults (``num_evals=10`` over a test vector
+env of 20, ``adaptation_episodes=10``, ``adaptation_steps=1``, ``evaluation_episodes=3``)."""
 
 EVALUATE_OPTIONS: dict[str, dict[str, str]] = {
     "supervised": {
@@ -458,7 +477,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"{run_dir} has no {CONFIG_NAME}; pass a folder written by metarl train"
             )
-        kind = config_kind(load_config(run_dir / CONFIG_NAME))
+        saved = load_config(run_dir / CONFIG_NAME)
+        kind = config_kind(saved)
         options = EVALUATE_OPTIONS[kind]
         names = ("tasks", "steps", "support", "seed", "device", "video", "baseline")
         given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
@@ -466,6 +486,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if unused:
             raise ConfigError(f"--{unused[0]} does not apply to a {kind} run")
         overrides = [f"{options[name]}={value}" for name, value in given.items()]
+        if args.protocol is not None:
+            if kind != "rl" or not saved.env.meta_world:
+                raise ConfigError(
+                    f"--protocol {args.protocol} applies to Meta-World runs (env.id metarl/ML1-*, "
+                    "metarl/ML10-v0, metarl/ML45-v0) only"
+                )
+            overrides = [*PROTOCOLS[args.protocol], *overrides]
         config = load_config(run_dir / CONFIG_NAME, overrides + overrides_of(args))
         from metarl.run.trainer import make_trainer
 
@@ -522,6 +549,24 @@ ENV_IDS: tuple[str, ...] = tuple(
 )
 """``envs.ENV_IDS`` in its order, without importing Gymnasium and MuJoCo (tested equal)."""
 
+ENV_NAMES_TEXT = """
+    assembly-v3 basketball-v3 bin-picking-v3 box-close-v3 button-press-topdown-v3
+    button-press-topdown-wall-v3 button-press-v3 button-press-wall-v3 coffee-button-v3
+    coffee-pull-v3 coffee-push-v3 dial-turn-v3 disassemble-v3 door-close-v3 door-lock-v3
+    door-open-v3 door-unlock-v3 hand-insert-v3 drawer-close-v3 drawer-open-v3 faucet-open-v3
+    faucet-close-v3 hammer-v3 handle-press-side-v3 handle-press-v3 handle-pull-side-v3
+    handle-pull-v3 lever-pull-v3 pick-place-wall-v3 pick-out-of-hole-v3 pick-place-v3
+    plate-slide-v3 plate-slide-side-v3 plate-slide-back-v3 plate-slide-back-side-v3
+    peg-insert-side-v3 peg-unplug-side-v3 soccer-v3 stick-push-v3 stick-pull-v3 push-v3
+    push-wall-v3 push-back-v3 reach-v3 reach-wall-v3 shelf-place-v3 sweep-into-v3 sweep-v3
+    window-open-v3 window-close-v3
+"""
+"""``envs.meta_world.ENV_NAMES``, the 50 ML1 choices (tested equal)."""
+
+META_WORLD_IDS: tuple[str, ...] = ("metarl/ML10-v0", "metarl/ML45-v0")
+"""The Meta-World benchmarks of ``envs.META_WORLD_IDS`` besides the 50 ML1 ids, which
+``metarl list`` shows as one line (tested against ``envs``)."""
+
 
 def add_list(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -539,6 +584,13 @@ def run_list(args: argparse.Namespace) -> int:
     print("RL environments:")
     for env_id in ENV_IDS:
         print(f"  {env_id}")
+    print("Meta-World environments (pip install the metaworld extra, see the README):")
+    print("  metarl/ML1-<name>-v0  ML1: one class, 50 train / 50 test goals; <name> is one of")
+    names = ENV_NAMES_TEXT.split()
+    for start in range(0, len(names), 6):
+        print("      " + " ".join(names[start : start + 6]))
+    print("  metarl/ML10-v0        ML10: 10 training classes, 5 held-out test classes")
+    print("  metarl/ML45-v0        ML45: 45 training classes, 5 held-out test classes")
     folder = experiments_folder()
     print(f"configs ({folder}):" if folder else "configs: no experiments/ folder found")
     paths = sorted(folder.glob("*.yaml")) if folder else []

@@ -16,8 +16,9 @@ ALL_IDS = list(envs.ENV_IDS)
 def test_every_family_and_oracle_is_registered():
     registered = [i for i in gymnasium.registry if i.startswith("metarl/")]
     expected = {f"metarl/{name}{suffix}-v0" for name in FAMILY_NAMES for suffix in ("", "Oracle")}
-    assert set(registered) == expected
+    assert set(registered) == expected | set(envs.META_WORLD_IDS)
     assert len(expected) == 16
+    assert len(envs.META_WORLD_IDS) == 52  # ML1 on each of the 50 envs, ML10, ML45
 
 
 @pytest.mark.parametrize("env_id", ALL_IDS)

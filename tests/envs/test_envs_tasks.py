@@ -173,6 +173,8 @@ def test_sample_tasks_argument_errors():
 
 
 def test_task_types_cover_every_family():
-    assert set(TASK_TYPES) == set(envs.FAMILIES)
+    assert set(TASK_TYPES) == set(envs.FAMILIES) | {"MetaWorld"}
     for name, cls in envs.FAMILIES.items():
         assert cls.task_type.family == name
+    for cls in envs.META_WORLD_IDS.values():
+        assert cls.task_type is TASK_TYPES["MetaWorld"]

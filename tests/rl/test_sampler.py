@@ -359,3 +359,44 @@ def test_a_non_finite_observation_after_the_end_is_dropped(gaussian_policy, deta
     torch.testing.assert_close(episodes.lengths()[1], torch.tensor([6.0, 3.0], dtype=DTYPE))
     assert torch.all(episodes.observations[3:, 1, 1] == 0)
     assert torch.isfinite(episodes.observations).all() and torch.isfinite(episodes.log_probs).all()
+
+
+class SucceedingNavigation(BatchedNavigation):
+    """The NumPy Navigation2D backend, reporting success when an env is within 0.1 of its goal
+    (a stand-in for Meta-World's ``info["success"]``, which the Meta-World tests check). It keeps
+    the truth, success on a step the env was running, in ``succeeded``."""
+
+    def reset(self, tasks, seed):
+        self.succeeded = np.zeros(len(tasks), dtype=bool)
+        return super().reset(tasks, seed)
+
+    def step(self, actions):
+        running = ~self.done
+        out = super().step(actions)
+        near = np.linalg.norm(self.position - self.goals, axis=1) < 0.1
+        self.succeeded |= near & running
+        # An env that had ended reports success too: the sampler must ignore it.
+        self.last_success = near | ~running
+        return out
+
+
+def test_success_is_any_step_of_the_running_episode(gaussian_policy, detached_params):
+    policy = gaussian_policy(2, 2)
+    params = detached_params(policy)
+    tasks = envs.task_family(NAV).sample_tasks(4, seed=2)
+    backend = SucceedingNavigation(25)
+    sampler = MetaSampler(NAV, episodes_per_task=3, horizon=25, backend=backend)
+    episodes = sampler.sample(policy, params, tasks, torch.Generator().manual_seed(0), seed=0)
+    assert episodes.successes is not None and episodes.successes.shape == (4, 3)
+    expected = torch.as_tensor(backend.succeeded.reshape(4, 3))
+    assert torch.equal(episodes.successes.bool(), expected)
+    assert 0 < int(expected.sum()) < 12  # some, not all: the check can fail either way
+    assert torch.equal(episodes.success_rates(), episodes.successes.mean(dim=1))
+
+
+def test_envs_without_a_success_signal_give_none(gaussian_policy, detached_params):
+    policy = gaussian_policy(2, 2)
+    tasks = envs.task_family(NAV).sample_tasks(2, seed=2)
+    sampler = MetaSampler(NAV, episodes_per_task=2, horizon=5, backend="gymnasium")
+    episodes = sampler.sample(policy, detached_params(policy), tasks, torch.Generator(), seed=0)
+    assert episodes.successes is None and episodes.success_rates() is None
