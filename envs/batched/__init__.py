@@ -15,6 +15,7 @@ rounding, through the vectorised functions of ``envs.functional``::
     obs, _ = vec.reset(seed=0, options={"tasks": tasks})  # (40, 17)
     obs, rewards, terminated, truncated, infos = vec.step(actions)  # actions (40, 6)
 
+Meta-World's families batch by class (``envs.meta_world.vector``), with ``infos["success"]``.
 :class:`BatchedBackend` plugs a batched env into the meta-RL sampler (``metarl.rl.sampler``).
 """
 

@@ -38,6 +38,7 @@ class BatchedBackend:
         self.env = self._make(1)
         self.observation_space: gymnasium.Space = self.env.single_observation_space
         self.action_space: gymnasium.Space = self.env.single_action_space
+        self.last_success: np.ndarray | None = None
 
     def _make(self, num_envs: int) -> TaskVectorEnv:
         return make_batched(
@@ -54,11 +55,15 @@ class BatchedBackend:
             self.env.close()
             self.env = self._make(len(tasks))
         obs, _ = self.env.reset(seed=seed, options={"tasks": tasks})
+        self.last_success = None
         return obs
 
     def step(self, actions: np.ndarray) -> StepResult:
-        """Observations (N, obs), rewards (N,), terminated and truncated (N,) bool."""
-        obs, rewards, terminated, truncated, _ = self.env.step(actions)
+        """Observations (N, obs), rewards (N,), terminated and truncated (N,) bool; the envs that
+        report success (Meta-World) leave it in ``last_success``."""
+        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        success = info.get("success")
+        self.last_success = None if success is None else success.astype(bool)
         return obs, rewards, terminated, truncated
 
     def close(self) -> None:

@@ -18,7 +18,18 @@ VECTOR_CLASSES: dict[str, type[TaskVectorEnv]] = {
     **MUJOCO_VECTORS,
     "Navigation2D": Navigation2DVector,
 }
-"""Family name -> batched class (every family of ``envs.FAMILIES``)."""
+"""Family name -> batched class (every family of ``envs.FAMILIES``; Meta-World's families see
+:func:`vector_class`)."""
+
+
+def vector_class(family: str) -> type[TaskVectorEnv] | None:
+    """The batched class of a task family, or None."""
+    if family == "MetaWorld":
+        # Imported here: envs.meta_world.vector builds on this package.
+        from envs.meta_world.vector import MetaWorldVector
+
+        return MetaWorldVector
+    return VECTOR_CLASSES.get(family)
 
 
 def make_batched(
@@ -51,20 +62,23 @@ def make_batched(
     if max_episode_steps is None:
         # Every metarl/ id registers its family's limit (envs.MAX_EPISODE_STEPS), so it is an int.
         max_episode_steps = cast(int, gymnasium.spec(env_id).max_episode_steps)
-    if family not in VECTOR_CLASSES:
+    batched_class = vector_class(family)
+    if batched_class is None:
         raise ValueError(
             f"{env_id} has no batched class (envs.batched.VECTOR_CLASSES has "
             f"{sorted(VECTOR_CLASSES)}); step it with gymnasium.make_vec, or the sampler's "
             "gymnasium backend"
         )
-    vector_class = VECTOR_CLASSES[family]
     reference = reference_class(**env_kwargs)
     try:
-        if issubclass(vector_class, MujocoTaskVectorEnv):
-            return vector_class(
-                reference, num_envs, max_episode_steps, threads, tasks, autoreset_mode, seeding
+        if issubclass(batched_class, Navigation2DVector):  # no simulator threads
+            return batched_class(
+                reference, num_envs, max_episode_steps, tasks, autoreset_mode, seeding
             )
-        return vector_class(reference, num_envs, max_episode_steps, tasks, autoreset_mode, seeding)
+        simulated = cast(type[MujocoTaskVectorEnv], batched_class)  # or MetaWorldVector: same call
+        return simulated(
+            reference, num_envs, max_episode_steps, threads, tasks, autoreset_mode, seeding
+        )
     finally:
         cast(gymnasium.Env, reference).close()  # TaskEnv is a mixin on a Gymnasium env
 
@@ -72,4 +86,4 @@ def make_batched(
 def has_batched_class(env_id: str) -> bool:
     """Whether ``env_id``'s family has a batched class (otherwise the sampler falls back to one
     Gymnasium env per slot)."""
-    return envs.task_family(env_id).task_type.family in VECTOR_CLASSES
+    return vector_class(envs.task_family(env_id).task_type.family) is not None

@@ -56,6 +56,14 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def resolve_threads(threads: int | None) -> int:
+    """MuJoCo threads of a batch: ``threads``, or every core for None; an error otherwise."""
+    threads = default_threads() if threads is None else threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1 (or None for all cores), got {threads!r}")
+    return threads
+
+
 class MujocoTaskVectorEnv(TaskVectorEnv):
     """N MuJoCo environments of one family; subclasses define the family's observation and
     reward from the state arrays.
@@ -81,12 +89,7 @@ class MujocoTaskVectorEnv(TaskVectorEnv):
     ) -> None:
         if not isinstance(reference, MujocoEnv):
             raise TypeError(f"{type(self).__name__} needs a MuJoCo env, got {type(reference)}")
-        threads = default_threads() if threads is None else threads
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(
-                f"threads must be an int >= 1 (or None for all cores), got {threads!r}"
-            )
-        self.threads = threads
+        self.threads = resolve_threads(threads)
         super().__init__(reference, num_envs, max_episode_steps, tasks, autoreset_mode, seeding)
 
     # -- simulation -------------------------------------------------------------------------------

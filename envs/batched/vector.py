@@ -165,7 +165,11 @@ class TaskVectorEnv(VectorEnv):
         coerced = [coerce_task(self.task_type, task) for task in tasks]
         self._apply_tasks(coerced)
         self._tasks = coerced
-        self._task_params = np.stack([task.to_array() for task in coerced])  # (N, K)
+        # (N, K); Meta-World's classes have task vectors of different lengths: NaN-padded.
+        arrays = [task.to_array() for task in coerced]
+        self._task_params = np.full((len(arrays), max(len(a) for a in arrays)), np.nan)
+        for row, array in zip(self._task_params, arrays, strict=True):
+            row[: len(array)] = array
 
     def get_tasks(self) -> list[Task]:
         """The task of every environment."""

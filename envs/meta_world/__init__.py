@@ -11,6 +11,8 @@ importing Meta-World; making one needs the optional package (README, "Meta-World
     held_out = family.sample_tasks(20, seed=1, split="test")
     env = gymnasium.make("metarl/ML10-v0")
     obs, info = env.reset(options={"task": tasks[0]})     # Meta-World's own env and goal
+
+``envs.batched.make_batched`` steps N of them batched by class (``envs.meta_world.vector``).
 """
 
 from envs.meta_world.catalog import (

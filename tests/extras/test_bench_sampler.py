@@ -1,6 +1,10 @@
 """``metarl bench sampler`` runs end to end on tiny shapes and prints its table and profile."""
 
+import importlib.util
+
 from metarl.extras.bench.sampler import main
+
+META_WORLD = importlib.util.find_spec("metaworld") is not None
 
 
 def test_benchmark_prints_one_table_and_a_profile(capsys):
@@ -12,9 +16,16 @@ def test_benchmark_prints_one_table_and_a_profile(capsys):
         assert f"| {key} (2 x 2 x 4) | metarl sampler (MetaSampler, batched backend) |" in out
         assert f"| {key} (2 x 2 x 4) | SyncVectorEnv |" in out
         assert f"| {key} (2 x 2 x 4) | AsyncVectorEnv |" in out
+    if META_WORLD:  # Meta-World's own vector envs instead of Gymnasium's over registered ids
+        for way in ("metarl sampler (MetaSampler, batched backend)", "Meta-World make_vec (sync)"):
+            assert f"| ML1-push (2 x 2 x 4) | {way} |" in out
+        assert "| ML1-push (2 x 2 x 4) | Meta-World make_vec (async) |" in out
+    else:
+        assert "| ML1-push | skipped: " in out
     # zero controls and the sampler's actions, for the MuJoCo envs only
-    assert out.count("| raw physics (mujoco.rollout, zero ctrl) |") == 2
-    assert out.count("| raw physics (mujoco.rollout, the sampler's actions) |") == 2
+    mujoco_envs = 3 if META_WORLD else 2
+    assert out.count("| raw physics (mujoco.rollout, zero ctrl) |") == mujoco_envs
+    assert out.count("| raw physics (mujoco.rollout, the sampler's actions) |") == mujoco_envs
     assert "MuJoCo threads 1" in out
     for key in ("HalfCheetahVel", "AntDir", "Navigation2D"):
         assert f"profile of one post-adaptation sampling phase, {key} (2 x 2 x 4)" in out

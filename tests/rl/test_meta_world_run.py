@@ -24,7 +24,6 @@ TINY = {
     "outer": {"kind": "trpo", "trpo": {"cg_iterations": 2}},
     "evaluation": {"tasks": 2, "adapt_steps": 1, "random_init": False},
     "logging": {"progress": False, "checkpoint_every": 1, "log_every": 1},
-    "sampler_backend": "gymnasium",
 }
 
 

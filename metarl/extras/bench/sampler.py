@@ -1,14 +1,16 @@
 """Env steps per second of meta-RL sampling, from the raw physics to Gymnasium's vector envs.
 
 For each environment at its published meta-batch shape (HalfCheetahVel and AntDir: 40 tasks x 20
-episodes, horizon 200, as in the MAML paper; Navigation2D: 20 tasks x 20 episodes, horizon 100),
-one table row per way of stepping the N = tasks x episodes environments:
+episodes, horizon 200, as in the MAML paper; Navigation2D: 20 tasks x 20 episodes, horizon 100;
+ML1-push: Meta-World's push-v3, 20 tasks x 10 episodes, horizon 500, the Meta-World paper's
+Table 9), one table row per way of stepping the N = tasks x episodes environments:
 
 - ``raw physics``: ``mujoco.rollout`` (persistent thread pool) of the same N initial states with
   zero controls: no policy, no observation, the ceiling the ``vs raw physics`` column divides by;
 - ``raw physics, the sampler's actions``: the same rollout with the actions of the row's
   sampling phase (a random policy's; 0 after an episode's end), each held for the frame skip:
-  the ceiling with a random policy's contacts, the ``vs random-action physics`` column;
+  the ceiling with a random policy's contacts, the ``vs random-action physics`` column (for
+  Meta-World the actions' mocap poses and finger controls, as its step computes them);
 - ``batched env alone``: ``envs.batched`` stepped with zero actions: physics + observations,
   rewards, terminations, no policy;
 - ``metarl sampler``: ``MetaSampler`` on the batched backend, one post-adaptation sampling phase
@@ -17,6 +19,9 @@ one table row per way of stepping the N = tasks x episodes environments:
 - ``SyncVectorEnv`` / ``AsyncVectorEnv``: Gymnasium's vector envs over ``gymnasium.make(id)``
   copies, stepped by the same batched policy; to keep the run short, SyncVectorEnv holds
   tasks x ``--baseline-episodes`` envs and AsyncVectorEnv ``--async-envs`` (one process each).
+  For ML1-push these are Meta-World's own ``gym.make_vec("Meta-World/ML1-train", ...)`` sync and
+  async vector envs instead, at ``meta_batch_size`` 10 (it must divide the 50 goals, which the
+  paper's 20 does not), tasks set by its ``sample_tasks`` call.
 
 The raw-physics and env-alone rows time the first ``--physics-steps`` steps (their cost per step
 is steady). Each row is the best of ``--repeats`` interleaved rounds, and next to the wall-clock
@@ -52,9 +57,12 @@ from envs.batched import (
     AntVector,
     BatchedBackend,
     MujocoTaskVectorEnv,
+    TaskVectorEnv,
     default_threads,
     make_batched,
 )
+from envs.meta_world.compat import MetaWorldUnavailable, load_metaworld
+from envs.meta_world.vector import MOCAP_QUAT, MetaWorldVector, SawyerBatch
 from metarl.rl.episodes import Episodes
 from metarl.rl.policies import Policy, make_policy
 from metarl.rl.sampler import MetaSampler
@@ -82,7 +90,10 @@ SETTINGS = {
     "HalfCheetahVel": Setting("metarl/HalfCheetahVel-v0", 40, 20, 200, "MAML paper"),
     "AntDir": Setting("metarl/AntDir-v0", 40, 20, 200, "MAML paper"),
     "Navigation2D": Setting("metarl/Navigation2D-v0", 20, 20, 100, "pytorch-maml-rl"),
+    "ML1-push": Setting("metarl/ML1-push-v3-v0", 20, 10, 500, "Meta-World paper, Table 9"),
 }
+METAWORLD_VECTOR_ENVS = 10
+"""Meta-World's make_vec ``meta_batch_size``: the largest divisor of its 50 goals up to 20."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,37 +134,73 @@ def raw_physics(
 ) -> Row:
     """``mujoco.rollout`` of the batched env's initial states, ``steps`` env steps
     (``steps x frame_skip`` substeps) in one call on a persistent thread pool: of zero controls,
-    or of ``actions`` ``(N, steps, nu)``, each held for ``frame_skip`` substeps as the env does."""
+    or of ``actions`` ``(N, steps, action_dim)``, each held for ``frame_skip`` substeps as the env
+    does. Meta-World's hand follows its mocap body: the rollout sets the mocap pose with the
+    controls, held where the reset left it (zero controls) or moved by the actions."""
     env = _initial_states(setting, threads)
-    model = _single_env_model(setting.env_id)
+    model, batch, frame_skip = _physics_of(env, setting.env_id)
     spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
     data = mujoco.MjData(model)
     states = np.empty((env.num_envs, mujoco.mj_stateSize(model, spec)))
     for n in range(env.num_envs):  # setup, not timed
         mujoco.mj_resetData(model, data)
-        data.qpos[:], data.qvel[:] = env.batch.bind("qpos")[n], env.batch.bind("qvel")[n]
+        data.qpos[:], data.qvel[:] = batch.bind("qpos")[n], batch.bind("qvel")[n]
         mujoco.mj_getState(model, data, states[n], spec)
-    nstep = steps * env.frame_skip
     if actions is None:
-        control = np.zeros((env.num_envs, 1, model.nu))
         name = "raw physics (mujoco.rollout, zero ctrl)"
+        actions = np.zeros((env.num_envs, steps, *env.single_action_space.shape))
     else:
-        control = np.repeat(actions[:, :steps].astype(np.float64), env.frame_skip, axis=1)
         name = RANDOM_ACTION_PHYSICS
+    control_spec = mujoco.mjtState.mjSTATE_CTRL
+    if isinstance(env, MetaWorldVector):
+        control_spec |= mujoco.mjtState.mjSTATE_MOCAP_POS | mujoco.mjtState.mjSTATE_MOCAP_QUAT
+        controls = _sawyer_controls(env.groups[0], actions[:, :steps].astype(np.float64))
+    else:
+        controls = actions[:, :steps].astype(np.float64)
+    control = np.repeat(controls, frame_skip, axis=1)  # (N, steps x frame_skip, ncontrol)
+    nstep = steps * frame_skip
     out = np.zeros((env.num_envs, nstep, states.shape[1]))  # touched now, so not timed
     datas = [mujoco.MjData(model) for _ in range(threads)]
     with mj_rollout.Rollout(nthread=threads if threads > 1 else 0) as pool, Timer() as timer:
-        pool.rollout(model, datas, states, control, nstep=nstep, state=out)
+        pool.rollout(
+            model, datas, states, control, control_spec=control_spec, nstep=nstep, state=out
+        )
     return Row(name, env.num_envs * steps, timer.wall, timer.cpu, f"first {steps} steps")
 
 
-def _initial_states(setting: Setting, threads: int) -> MujocoTaskVectorEnv:
-    """The batched env reset as the sampler resets it (env n seeded ``0 + n``)."""
-    env = make_batched(setting.env_id, setting.num_envs, threads=threads)
-    if not isinstance(env, MujocoTaskVectorEnv):
-        raise ValueError(f"{setting.env_id} has no MuJoCo physics")
+def _sawyer_controls(group: object, actions: np.ndarray) -> np.ndarray:
+    """Meta-World's controls of ``actions`` ``(N, steps, 4)`` from the batch's current state:
+    fingers ``(a3, -a3)``, then the mocap pose each step moves to, ``(N, steps, 2 + 3 + 4)``."""
+    assert isinstance(group, SawyerBatch)  # a single batched class (_physics_of checked)
+    mocap = group.batch.bind("mocap_pos")[:, 0].copy()
+    quat = np.broadcast_to(MOCAP_QUAT, (actions.shape[0], 4))
+    out = np.empty((*actions.shape[:2], 9))
+    for t in range(actions.shape[1]):  # setup, not timed
+        delta = np.clip(actions[:, t, :3], -1.0, 1.0) * group.action_scale
+        mocap = np.clip(mocap + delta, group.mocap_low, group.mocap_high)
+        out[:, t] = np.concatenate([actions[:, t, 3:], -actions[:, t, 3:], mocap, quat], axis=1)
+    return out
+
+
+def _initial_states(setting: Setting, threads: int) -> TaskVectorEnv:
+    """The batched env reset as the sampler resets it (env n seeded ``0 + n``, the tasks of
+    :func:`project_sampler`)."""
+    tasks = envs.task_family(setting.env_id).sample_tasks(setting.tasks, seed=0)
+    env_tasks = [task for task in tasks for _ in range(setting.episodes)]
+    env = make_batched(setting.env_id, setting.num_envs, threads=threads, tasks=env_tasks)
     env.reset(seed=0)
     return env
+
+
+def _physics_of(env: TaskVectorEnv, env_id: str) -> tuple[mujoco.MjModel, mujoco.batch.Batch, int]:
+    """The single env's model, the batch and the frame skip of a batched env of one model."""
+    if isinstance(env, MujocoTaskVectorEnv):
+        return _single_env_model(env_id), env.batch, env.frame_skip
+    if isinstance(env, MetaWorldVector) and len(env.groups) == 1:
+        group = env.groups[0]
+        if isinstance(group, SawyerBatch):
+            return group.model, group.batch, group.frame_skip
+    raise ValueError(f"{type(env).__name__} is not the physics of one MuJoCo model")
 
 
 def contact_pass_share(setting: Setting, threads: int, episodes: Episodes) -> float | None:
@@ -268,6 +315,38 @@ def gymnasium_vector(setting: Setting, num_envs: int, asynchronous: bool) -> Row
     return Row(name, num_envs * setting.horizon, timer.wall, cpu, note)
 
 
+def metaworld_vector(setting: Setting, asynchronous: bool) -> Row:
+    """Meta-World's own ``gym.make_vec("Meta-World/ML1-train")`` at ``meta_batch_size``
+    :data:`METAWORLD_VECTOR_ENVS`, its tasks set by ``sample_tasks``, stepped for one horizon by
+    the same batched policy."""
+    env_name = envs.family_name(setting.env_id).removeprefix("ML1-")
+    strategy = "async" if asynchronous else "sync"
+    vec = gymnasium.make_vec(
+        "Meta-World/ML1-train",
+        env_name=env_name,
+        meta_batch_size=METAWORLD_VECTOR_ENVS,
+        vector_strategy=strategy,
+        seed=0,
+    )
+    assert isinstance(vec, gymnasium.vector.SyncVectorEnv | gymnasium.vector.AsyncVectorEnv)
+    vec.call("sample_tasks")  # its wrappers set no task before this call
+    policy, params = _policy(vec.single_observation_space, vec.single_action_space)
+    generator = torch.Generator().manual_seed(0)
+    obs, _ = vec.reset(seed=0)
+    with torch.no_grad(), Timer() as timer:
+        for _ in range(setting.horizon):
+            obs_t = torch.as_tensor(obs, dtype=torch.float32)
+            dist = policy.make_distribution(policy.dist_params(params, obs_t))
+            noise = torch.randn(dist.mean.shape, generator=generator)
+            obs, _, _, _, _ = vec.step((dist.mean + dist.stddev * noise).numpy())
+    vec.close()
+    note = f"{METAWORLD_VECTOR_ENVS} envs" + (", one worker process each" if asynchronous else "")
+    name = f"Meta-World make_vec ({strategy})"
+    return Row(
+        name, vec.num_envs * setting.horizon, timer.wall, None if asynchronous else timer.cpu, note
+    )
+
+
 def _policy(obs_space: gymnasium.Space, action_space: gymnasium.Space) -> tuple[Policy, dict]:
     generator = torch.Generator().manual_seed(0)
     policy = make_policy(obs_space, action_space, HIDDEN, "relu", generator=generator)
@@ -281,18 +360,20 @@ def _profile_summary(
     of it from :func:`contact_pass_share`), env arrays, policy and the rest."""
     cumulative: dict[tuple[str, str], float] = {}
     for (filename, _, function), row in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
-        key = (filename.rsplit("/", 1)[-1], function)
+        key = ("/".join(filename.rsplit("/", 2)[-2:]), function)  # e.g. batched/vector.py
         cumulative[key] = max(cumulative.get(key, 0.0), row[3])  # row[3]: cumulative seconds
-    physics = cumulative.get(("mujoco_vector.py", "_physics"), 0.0)
-    step_total = cumulative.get(("vector.py", "step"), 0.0)
-    policy = cumulative.get(("sampler.py", "act"), 0.0)
-    env_arrays = step_total - physics
-    rest = seconds - step_total - policy
-    parts = [("MuJoCo physics (Batch.step, threaded)", physics)]
+    physics = sum(  # MuJoCo's batched calls: steps, forward passes and resets
+        cumulative.get(("~", f"<built-in method mujoco._batch.{call}>"), 0.0)
+        for call in ("step", "forward", "reset")
+    )
+    env_total = sum(cumulative.get(("batched/vector.py", call), 0.0) for call in ("step", "reset"))
+    policy = cumulative.get(("rl/sampler.py", "act"), 0.0)
+    rest = seconds - env_total - policy
+    parts = [("MuJoCo physics (Batch calls, threaded; resets included)", physics)]
     if contact_share is not None:
         parts.append(("  of which the contact-force pass (replayed)", physics * contact_share))
     parts += [
-        ("batched env arrays (obs, reward, flags, checks)", env_arrays),
+        ("batched env arrays (obs, reward, flags, checks)", env_total - physics),
         ("policy forward + action sampling (torch)", policy),
         ("sampler bookkeeping (tensors, masks, device copies)", rest),
     ]
@@ -350,20 +431,32 @@ def main(argv: list[str] | None = None) -> None:
     profiles = []
     for key in args.envs:
         setting = dataclasses.replace(SETTINGS[key], **overrides)
+        if envs.is_meta_world(setting.env_id):
+            try:
+                load_metaworld()
+            except MetaWorldUnavailable as error:
+                print(f"| {key} | skipped: {error} | | | | | |")
+                continue
         label = f"{key} ({setting.tasks} x {setting.episodes} x {setting.horizon})"
         steps = min(args.physics_steps, setting.horizon)
         best: dict[str, Row] = {}
         for round_ in range(args.repeats):  # interleaved, so every row sees the same load
             sampler_row, episodes, profiler = project_sampler(setting, threads, round_ == 0)
             rows = []
+            meta_world = envs.is_meta_world(setting.env_id)
+            if key != "Navigation2D":
+                rows.append(raw_physics(setting, threads, steps))
             if key != "Navigation2D":
                 actions = episodes.actions.reshape(setting.horizon, setting.num_envs, -1)
-                rows.append(raw_physics(setting, threads, steps))
                 rows.append(raw_physics(setting, threads, steps, actions.transpose(0, 1).numpy()))
             rows.append(batched_env_alone(setting, threads, steps))
             rows.append(sampler_row)
-            rows.append(gymnasium_vector(setting, setting.tasks * args.baseline_episodes, False))
-            rows.append(gymnasium_vector(setting, args.async_envs, True))
+            if meta_world:
+                rows += [metaworld_vector(setting, False), metaworld_vector(setting, True)]
+            else:
+                baseline_envs = setting.tasks * args.baseline_episodes
+                rows.append(gymnasium_vector(setting, baseline_envs, False))
+                rows.append(gymnasium_vector(setting, args.async_envs, True))
             for row in rows:
                 if row.name not in best or row.rate > best[row.name].rate:
                     best[row.name] = row
@@ -391,8 +484,8 @@ def _print_rows(label: str, best: dict[str, Row]) -> None:
         )
     sampler, sync, async_ = rows[-3:]
     print(
-        f"| {label} | **metarl sampler / SyncVectorEnv** | **{sampler.rate / sync.rate:.1f}x** "
-        f"| | | | vs AsyncVectorEnv: {sampler.rate / async_.rate:.1f}x |",
+        f"| {label} | **metarl sampler / {sync.name}** | **{sampler.rate / sync.rate:.1f}x** "
+        f"| | | | vs {async_.name}: {sampler.rate / async_.rate:.1f}x |",
         flush=True,
     )
 
