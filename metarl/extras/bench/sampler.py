@@ -300,17 +300,7 @@ def gymnasium_vector(setting: Setting, num_envs: int, asynchronous: bool) -> Row
     else:
         vec = gymnasium.vector.SyncVectorEnv(make)
         name, note = "SyncVectorEnv", f"{num_envs} envs"
-    policy, params = _policy(vec.single_observation_space, vec.single_action_space)
-    generator = torch.Generator().manual_seed(0)
-    obs, _ = vec.reset(seed=0)
-    with torch.no_grad(), Timer() as timer:
-        for _ in range(setting.horizon):
-            obs_t = torch.as_tensor(obs, dtype=torch.float32)
-            dist = policy.make_distribution(policy.dist_params(params, obs_t))
-            noise = torch.randn(dist.mean.shape, generator=generator)
-            actions = dist.mean + dist.stddev * noise
-            obs, _, _, _, _ = vec.step(actions.numpy())
-    vec.close()
+    timer = _policy_rollout(vec, setting.horizon)
     cpu = None if asynchronous else timer.cpu  # the workers' CPU time is not this process's
     return Row(name, num_envs * setting.horizon, timer.wall, cpu, note)
 
@@ -330,21 +320,27 @@ def metaworld_vector(setting: Setting, asynchronous: bool) -> Row:
     )
     assert isinstance(vec, gymnasium.vector.SyncVectorEnv | gymnasium.vector.AsyncVectorEnv)
     vec.call("sample_tasks")  # its wrappers set no task before this call
-    policy, params = _policy(vec.single_observation_space, vec.single_action_space)
-    generator = torch.Generator().manual_seed(0)
-    obs, _ = vec.reset(seed=0)
-    with torch.no_grad(), Timer() as timer:
-        for _ in range(setting.horizon):
-            obs_t = torch.as_tensor(obs, dtype=torch.float32)
-            dist = policy.make_distribution(policy.dist_params(params, obs_t))
-            noise = torch.randn(dist.mean.shape, generator=generator)
-            obs, _, _, _, _ = vec.step((dist.mean + dist.stddev * noise).numpy())
-    vec.close()
+    timer = _policy_rollout(vec, setting.horizon)
     note = f"{METAWORLD_VECTOR_ENVS} envs" + (", one worker process each" if asynchronous else "")
     name = f"Meta-World make_vec ({strategy})"
     return Row(
         name, vec.num_envs * setting.horizon, timer.wall, None if asynchronous else timer.cpu, note
     )
+
+
+def _policy_rollout(vec: gymnasium.vector.VectorEnv, horizon: int) -> Timer:
+    """``horizon`` steps of ``vec`` by the batched policy, then closes it; the loop's timer."""
+    policy, params = _policy(vec.single_observation_space, vec.single_action_space)
+    generator = torch.Generator().manual_seed(0)
+    obs, _ = vec.reset(seed=0)
+    with torch.no_grad(), Timer() as timer:
+        for _ in range(horizon):
+            obs_t = torch.as_tensor(obs, dtype=torch.float32)
+            dist = policy.make_distribution(policy.dist_params(params, obs_t))
+            noise = torch.randn(dist.mean.shape, generator=generator)
+            obs, _, _, _, _ = vec.step((dist.mean + dist.stddev * noise).numpy())
+    vec.close()
+    return timer
 
 
 def _policy(obs_space: gymnasium.Space, action_space: gymnasium.Space) -> tuple[Policy, dict]:
