@@ -10,14 +10,16 @@ one after another, and the env says so once (a ``UserWarning`` naming the classe
 
 A Sawyer batch follows ``SawyerXYZEnv`` step for step:
 
-- reset: ``mj_resetData``, then the hand driven to its start with the mocap (50 steps of
-  ``frame_skip`` substeps, fingers open), the goal placed from the task's ``rand_vec``, the object
-  moved there (``_set_obj_xyz``: position set, velocity zeroed, ``mj_forward``); the first
-  observation stacks the current frame twice. ``init_tcp`` and the object's settled height are
-  read after the hand reset as Meta-World reads them: from ``MjData``'s derived fields, which
-  after ``mj_step`` describe the state before the last substep. The hand reset starts from
-  ``mj_resetData`` and depends on nothing else, so it runs once per batch; later resets write its
-  final state (saving 250 of every 2,750 substeps of a 500-step episode).
+- reset: ``mj_resetData``, the model fields the class places for the task (``setup``: bodies
+  such as the door or the drawer, which Meta-World's first ``reset_model`` call moves), the hand
+  driven to its start with the mocap (50 steps of ``frame_skip`` substeps, fingers open), then
+  the class's ``reset`` (goal and object placed, the state written as ``reset_model`` writes
+  it); the first observation stacks the current frame twice. ``init_tcp`` and the class's other
+  readings after the hand reset are taken as Meta-World takes them: from ``MjData``'s derived
+  fields, which after ``mj_step`` describe the state before the last substep. For a class that
+  changes no model field between tasks the hand reset ends in the same state and readings every
+  time, so it runs once per batch and later resets write its final state (saving 250 of every
+  2,750 substeps of a 500-step episode).
 - step: the mocap moves by ``clip(action[:3], -1, 1) * action_scale`` (clipped to the class's
   mocap box), the fingers get ``(action[3], -action[3])``, ``frame_skip`` substeps run, then the
   kinematics at the new state (all of ``mj_forward`` that the observation and reward read); the
@@ -43,8 +45,9 @@ from mujoco import batch as mj_batch
 from envs.base import TaskEnv
 from envs.batched.mujoco_vector import resolve_threads
 from envs.batched.vector import Seeding, StepInfo, TaskVectorEnv
+from envs.meta_world.classes import SAWYER_CLASSES
 from envs.meta_world.compat import load_metaworld
-from envs.meta_world.rewards import SAWYER_CLASSES, EpisodeStart, SawyerReadout
+from envs.meta_world.sawyer import VIEW_FIELDS, SawyerStep, SawyerView, Start
 from envs.meta_world.splits import metaworld_task
 from envs.tasks import MetaWorldTask, Task
 
@@ -52,27 +55,9 @@ HAND_RESET_STEPS = 50
 """``SawyerXYZEnv._reset_hand``'s default number of steps."""
 MOCAP_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
 """The hand orientation every Meta-World step writes to the mocap body."""
-OBJECT_QPOS = slice(9, 12)
-"""``_set_obj_xyz``: the object's position in ``qpos``."""
-OBJECT_QVEL = slice(9, 15)
-"""``_set_obj_xyz``: the object's velocity in ``qvel``, zeroed when it is moved."""
-_START_FIELDS = tuple(field.name for field in dataclasses.fields(EpisodeStart))
 FRAME_SIZE = 18
 """One frame of the observation: hand (3), finger gap (1), object position and quaternion (7),
 zero padding (7)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class _Settled:
-    """The outcome of the hand reset, as Meta-World reads it."""
-
-    state: np.ndarray
-    """The batch's state row (``mjSTATE_INTEGRATION``) after it."""
-    tcp: np.ndarray
-    """``init_tcp`` ``(3,)``: from the derived fields, which after ``mj_step`` describe the state
-    before the last substep."""
-    obj_z: float
-    """The object's height, read the same way (push places its object and goal there)."""
 
 
 def _make_inner(env_name: str, task: MetaWorldTask) -> Any:
@@ -80,6 +65,17 @@ def _make_inner(env_name: str, task: MetaWorldTask) -> Any:
     env = load_metaworld().env_dict.ALL_V3_ENVIRONMENTS[env_name]()
     env.set_task(metaworld_task(task))
     return env
+
+
+@dataclasses.dataclass(frozen=True)
+class _Settled:
+    """The outcome of the hand reset of a class that changes no model field between tasks."""
+
+    state: np.ndarray
+    """The batch's state row (``mjSTATE_INTEGRATION``) after it."""
+    readings: Start
+    """``init_tcp`` and the class's ``hand_readings``, one row: from the derived fields, which
+    after ``mj_step`` describe the state before the last substep."""
 
 
 class SawyerBatch:
@@ -93,10 +89,6 @@ class SawyerBatch:
     """
 
     def __init__(self, env_name: str, inner: Any, num_envs: int, threads: int) -> None:
-        # scipy comes with the metaworld extra; Meta-World's quaternions are scipy's.
-        from scipy.spatial.transform import Rotation
-
-        self._rotation = Rotation
         self.env_name = env_name
         self._sawyer_class = SAWYER_CLASSES[env_name]
         model: mujoco.MjModel = inner.model
@@ -112,29 +104,23 @@ class SawyerBatch:
         space = inner.sawyer_observation_space  # the partially observable one: task set
         self.obs_low, self.obs_high = space.low, space.high
         self.batch = mj_batch.Batch(model, num_envs, nthread=threads)
-        self._qpos, self._qvel = self.batch.bind("qpos"), self.batch.bind("qvel")
+        for name in VIEW_FIELDS:
+            self.batch.bind(name)
         self._ctrl = self.batch.bind("ctrl")
         self._mocap_pos, self._mocap_quat = (
             self.batch.bind("mocap_pos"),
             self.batch.bind("mocap_quat"),
         )
-        self._xpos, self._site_xpos = self.batch.bind("xpos"), self.batch.bind("site_xpos")
-        self._geom_xmat = self.batch.bind("geom_xmat")
+        self._xpos = self.batch.bind("xpos")
 
         def body(name: str) -> int:
             return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name)
 
-        def site(name: str) -> int:
-            return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, name)
-
-        self._hand, self._obj = body("hand"), body("obj")
+        self._hand = body("hand")
         self._claws = (body("rightclaw"), body("leftclaw"))
-        self._pads = (body("leftpad"), body("rightpad"))
-        self._effectors = (site("rightEndEffector"), site("leftEndEffector"))
-        self._obj_geom = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "objGeom")
         self._rand_vec = np.zeros((num_envs, 0))
         self._previous_frame = np.zeros((num_envs, FRAME_SIZE))
-        self._start = EpisodeStart(*(np.zeros((num_envs, 3)) for _ in _START_FIELDS))
+        self._start: Start = {}
         self._settled: _Settled | None = None
         self.obs = np.zeros((num_envs, space.shape[0]))
 
@@ -142,68 +128,67 @@ class SawyerBatch:
         """The tasks' goal vectors ``(n, k)``; they apply from the next reset, as in Meta-World."""
         self._rand_vec = rand_vec
 
-    def _tcp(self, rows: np.ndarray | slice) -> np.ndarray:
-        right, left = self._effectors
-        site_xpos = self._site_xpos[rows]
-        return (site_xpos[:, right] + site_xpos[:, left]) / 2.0
-
-    def _frame(self, rows: np.ndarray | slice) -> np.ndarray:
-        """``_get_curr_obs_combined_no_goal`` of the rows, ``(n, 18)``."""
-        xpos = self._xpos[rows]
+    def _frame(self, view: SawyerView) -> np.ndarray:
+        """``_get_curr_obs_combined_no_goal`` of the view's rows, ``(n, 18)``."""
+        xpos = self._xpos[view.rows]
         right, left = self._claws
         gap = np.linalg.norm(xpos[:, right] - xpos[:, left], axis=-1)
-        frame = np.zeros((xpos.shape[0], FRAME_SIZE))
+        frame = np.empty((xpos.shape[0], FRAME_SIZE))
         frame[:, 0:3] = xpos[:, self._hand]
         frame[:, 3] = np.clip(gap / 0.1, 0.0, 1.0)
-        frame[:, 4:7] = xpos[:, self._obj]
-        xmat = self._geom_xmat[rows, self._obj_geom].reshape(-1, 3, 3)
-        frame[:, 7:11] = self._rotation.from_matrix(xmat).as_quat()
+        frame[:, 4:18] = self._sawyer_class.objects(view)
         return frame
 
     def reset(self, ids: np.ndarray | None) -> None:
         """New episodes for the local rows ``ids`` (None: all); their observations in ``obs``."""
-        rows: np.ndarray | slice = slice(None) if ids is None else ids
+        view = SawyerView(self.batch, self.model, ids)
+        rows, sawyer_class = view.rows, self._sawyer_class
+        rand_vec = self._rand_vec[rows]
         self.batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
-        if self._settled is None:
-            self._settled = self._reset_hand(ids)
+        if sawyer_class.setup is not None:
+            sawyer_class.setup(view, rand_vec)
+            after_hand = self._reset_hand(view)
+        elif self._settled is None:
+            after_hand = self._reset_hand(view)
+            self._settled = _Settled(
+                self.batch.state[0 if ids is None else int(ids[0])].copy(),
+                {name: value[0] for name, value in after_hand.items()},
+            )
         else:  # the hand reset ends in the same state for every episode of the class
             self.batch.state[rows] = self._settled.state
-        settled = self._settled
-        count = self.obs[rows].shape[0]
-        obj_init_pos, target_pos = self._sawyer_class.place_goal(
-            self._rand_vec[rows], np.full(count, settled.obj_z)
-        )
-        init_tcp = np.broadcast_to(settled.tcp, (count, 3))
-        start = EpisodeStart(obj_init_pos, target_pos, init_tcp)
-        for name in _START_FIELDS:
-            getattr(self._start, name)[rows] = getattr(start, name)
-        self._qpos[rows, OBJECT_QPOS] = obj_init_pos
-        self._qvel[rows, OBJECT_QVEL] = 0.0
-        self.batch.forward(ids)
-        frame = self._frame(rows)
+            count = rand_vec.shape[0]
+            after_hand = {
+                name: np.broadcast_to(value, (count, *value.shape))
+                for name, value in self._settled.readings.items()
+            }
+        start = sawyer_class.reset(view, rand_vec, after_hand)
+        start["init_tcp"] = np.array(after_hand["init_tcp"])
+        for name, value in start.items():
+            if name not in self._start:
+                self._start[name] = np.zeros((self.num_envs, *value.shape[1:]))
+            self._start[name][rows] = value
+        frame = self._frame(view)
         self._previous_frame[rows] = frame
-        self.obs[rows] = np.concatenate([frame, frame, np.zeros((count, 3))], axis=1)
+        goal = np.zeros((frame.shape[0], 3))
+        self.obs[rows] = np.concatenate([frame, frame, goal], axis=1)
 
-    def _reset_hand(self, ids: np.ndarray | None) -> _Settled:
-        """``_reset_hand`` on rows ``ids`` just reset: the hand driven to its start, fingers
-        open. It starts from ``mj_resetData`` and depends on nothing else, so the first reset
-        keeps its outcome for the later ones."""
-        rows: np.ndarray | slice = slice(None) if ids is None else ids
+    def _reset_hand(self, view: SawyerView) -> Start:
+        """``_reset_hand`` on the view's rows, just reset: the hand driven to its start, fingers
+        open; ``init_tcp`` and the class's readings after it."""
+        rows = view.rows
         self._mocap_pos[rows, 0] = self.hand_init_pos
         self._mocap_quat[rows, 0] = MOCAP_QUAT
         self._ctrl[rows] = (-1.0, 1.0)
-        self.batch.step(ids, nstep=HAND_RESET_STEPS * self.frame_skip)
-        first = 0 if ids is None else int(ids[0])
-        return _Settled(
-            state=self.batch.state[first].copy(),
-            tcp=self._tcp(np.array([first]))[0],
-            obj_z=float(self._xpos[first, self._obj, 2]),
-        )
+        self.batch.step(view.ids, nstep=HAND_RESET_STEPS * self.frame_skip)
+        readings = self._sawyer_class.hand_readings(view)
+        readings["init_tcp"] = view.tcp_center
+        return readings
 
     def step(self, actions: np.ndarray, ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Steps the local rows ``ids`` (None: all) with ``actions`` (n_rows, 4); their reward and
         success, and their observations in ``obs``."""
-        rows: np.ndarray | slice = slice(None) if ids is None else ids
+        view = SawyerView(self.batch, self.model, ids)
+        rows = view.rows
         delta = np.clip(actions[:, :3], -1.0, 1.0) * self.action_scale
         mocap = self._mocap_pos[rows, 0] + delta
         self._mocap_pos[rows, 0] = np.clip(mocap, self.mocap_low, self.mocap_high)
@@ -211,18 +196,14 @@ class SawyerBatch:
         self._ctrl[rows, 0] = actions[:, 3]
         self._ctrl[rows, 1] = -actions[:, 3]
         self.batch.step(ids, nstep=self.frame_skip, stage=mujoco.mjtStage.mjSTAGE_POS)
-        frame = self._frame(rows)
+        frame = self._frame(view)
         previous = self._previous_frame[rows].copy()  # a view when rows is a slice
         self._previous_frame[rows] = frame
         goal = np.zeros((frame.shape[0], 3))
         obs = np.clip(np.concatenate([frame, previous, goal], axis=1), self.obs_low, self.obs_high)
         self.obs[rows] = obs
-        xpos = self._xpos[rows]
-        readout = SawyerReadout(
-            obs, self._tcp(rows), xpos[:, self._pads[0]], xpos[:, self._pads[1]]
-        )
-        start = EpisodeStart(*(getattr(self._start, name)[rows] for name in _START_FIELDS))
-        return self._sawyer_class.reward(readout, start, actions, self.hand_init_pos)
+        start = {name: value[rows] for name, value in self._start.items()}
+        return self._sawyer_class.reward(SawyerStep(view, obs, actions, start, self.hand_init_pos))
 
 
 class OwnEnvs:

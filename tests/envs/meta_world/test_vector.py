@@ -13,23 +13,17 @@ from metaworld.utils import reward_utils
 
 import envs
 from envs.batched import make_batched
-from envs.meta_world.env import ML1_CLASSES, ML10
-from envs.meta_world.rewards import SAWYER_CLASSES, hamacher_product, tolerance
+from envs.meta_world.classes import SAWYER_CLASSES
+from envs.meta_world.env import ML1_CLASSES, ML45
+from envs.meta_world.rewards import hamacher_product, tolerance
 from envs.meta_world.vector import MetaWorldVector, SawyerBatch, _make_inner
 from metarl.rl.policies import make_policy
 from metarl.rl.sampler import MetaSampler
 
-SCRIPTED = {
-    "reach-v3": policies.SawyerReachV3Policy,
-    "push-v3": policies.SawyerPushV3Policy,
-    "pick-place-v3": policies.SawyerPickPlaceV3Policy,
-}
-"""Meta-World's scripted policies: they reach, grasp and place, so every reward branch runs."""
-STEPS = 90  # the scripted policies succeed after about 60 steps
-
-
-def test_every_batched_class_has_a_scripted_check():
-    assert set(SAWYER_CLASSES) == set(SCRIPTED)
+SCRIPTED_STEPS = {"default": 90}
+"""Steps per episode of the scripted check, by class: long enough for Meta-World's scripted
+policy (``policies.ENV_POLICY_MAP``), which reaches, grasps and places, to succeed, so every
+reward branch and the success test run."""
 
 
 def test_tolerance_and_hamacher_match_reward_utils():
@@ -55,7 +49,7 @@ def _target_visible(obs: np.ndarray, env: object) -> np.ndarray:
     return seen
 
 
-@pytest.mark.parametrize("env_name", sorted(SCRIPTED))
+@pytest.mark.parametrize("env_name", sorted(SAWYER_CLASSES))
 def test_sawyer_batch_equals_metaworld(env_name):
     tasks = ML1_CLASSES[f"ML1-{env_name}"].split_tasks("train")[:3]
     references = [_make_inner(env_name, task) for task in tasks]
@@ -69,8 +63,8 @@ def test_sawyer_batch_equals_metaworld(env_name):
         batch.reset(ids)
         expected = np.stack([references[row].reset()[0] for row in rows])
         np.testing.assert_allclose(batch.obs[rows], expected, atol=1e-6, rtol=0)
-        scripted = [SCRIPTED[env_name]() for _ in rows]
-        for _ in range(STEPS):
+        scripted = [policies.ENV_POLICY_MAP[env_name]() for _ in rows]
+        for _ in range(SCRIPTED_STEPS.get(env_name, SCRIPTED_STEPS["default"])):
             if episode < 2:
                 actions = np.stack(
                     [
@@ -99,22 +93,23 @@ def test_sawyer_batch_equals_metaworld(env_name):
 
 
 def _mixed_tasks() -> list:
-    """ML10 train tasks of a batched class (push) and of a fallback class (door-open)."""
-    tasks = ML10.split_tasks("train")
+    """ML45 train tasks of a batched class (push) and of a fallback class (hammer)."""
+    tasks = ML45.split_tasks("train")
     push = [task for task in tasks if task.env_name == "push-v3"][:2]
-    door = [task for task in tasks if task.env_name == "door-open-v3"][:2]
-    return [push[0], door[0], push[1], door[1]]
+    hammer = [task for task in tasks if task.env_name == "hammer-v3"][:2]
+    assert "hammer-v3" not in SAWYER_CLASSES
+    return [push[0], hammer[0], push[1], hammer[1]]
 
 
 def test_batched_env_mixes_batched_and_fallback_classes():
     tasks = _mixed_tasks()
-    with pytest.warns(UserWarning, match="door-open-v3") as caught:
-        vector = make_batched("metarl/ML10-v0", len(tasks), tasks=tasks, threads=1)
+    with pytest.warns(UserWarning, match="hammer-v3") as caught:
+        vector = make_batched("metarl/ML45-v0", len(tasks), tasks=tasks, threads=1)
     assert sum("one after another" in str(w.message) for w in caught) == 1
     assert isinstance(vector, MetaWorldVector)
     kinds = {type(group).__name__ for group in vector.groups}
     assert kinds == {"SawyerBatch", "OwnEnvs"}
-    singles = [gymnasium.make("metarl/ML10-v0", task=task) for task in tasks]
+    singles = [gymnasium.make("metarl/ML45-v0", task=task) for task in tasks]
     obs, _ = vector.reset(seed=0)
     expected = np.stack([env.reset(seed=0)[0] for env in singles])
     np.testing.assert_allclose(obs, expected, atol=1e-6, rtol=0)
