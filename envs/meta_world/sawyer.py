@@ -134,6 +134,16 @@ class SawyerStep:
     """``hand_init_pos`` ``(3,)`` of the class."""
 
 
+def one_object(position: np.ndarray, quaternion: np.ndarray | None = None) -> np.ndarray:
+    """A one-object class's ``objects``: the position ``(n, 3)`` and quaternion ``(n, 4)``
+    (zeros where Meta-World observes none), the second object's seven entries zero."""
+    observed = np.zeros((position.shape[0], 14))
+    observed[:, 0:3] = position
+    if quaternion is not None:
+        observed[:, 3:7] = quaternion
+    return observed
+
+
 def _no_readings(view: SawyerView) -> Start:
     return {}
 

@@ -8,15 +8,29 @@ environment. Every other class runs as Meta-World's own environments (``envs.met
 from __future__ import annotations
 
 from envs.meta_world.classes import (
+    basketball,
+    button_press_topdown,
+    door_open,
+    drawer_close,
+    peg_insert_side,
     pick_place,
     push,
     reach,
+    sweep,
+    window_open,
 )
 from envs.meta_world.sawyer import SawyerClass
 
 SAWYER_CLASSES: dict[str, SawyerClass] = {
     "reach-v3": reach.CLASS,
+    "sweep-v3": sweep.CLASS,
     "push-v3": push.CLASS,
     "pick-place-v3": pick_place.CLASS,
+    "door-open-v3": door_open.CLASS,
+    "window-open-v3": window_open.CLASS,
+    "drawer-close-v3": drawer_close.CLASS,
+    "button-press-topdown-v3": button_press_topdown.CLASS,
+    "peg-insert-side-v3": peg_insert_side.CLASS,
+    "basketball-v3": basketball.CLASS,
 }
 """Meta-World environment name -> its vectorised class."""

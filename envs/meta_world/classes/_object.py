@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.meta_world.sawyer import SawyerView, Start
+from envs.meta_world.sawyer import SawyerView, Start, one_object
 
 OBJECT_QPOS = slice(9, 12)
 """``_set_obj_xyz``: the object's position in ``qpos``."""
@@ -15,10 +15,7 @@ OBJECT_QVEL = slice(9, 15)
 
 def objects(view: SawyerView) -> np.ndarray:
     """``obj``'s position and ``objGeom``'s quaternion, zero-padded to 14."""
-    observed = np.zeros((view.body_xpos("obj").shape[0], 14))
-    observed[:, 0:3] = view.body_xpos("obj")
-    observed[:, 3:7] = view.geom_quat("objGeom")
-    return observed
+    return one_object(view.body_xpos("obj"), view.geom_quat("objGeom"))
 
 
 def object_height(view: SawyerView) -> Start:
