@@ -2,15 +2,17 @@
 
 For each environment at its published meta-batch shape (HalfCheetahVel and AntDir: 40 tasks x 20
 episodes, horizon 200, as in the MAML paper; Navigation2D: 20 tasks x 20 episodes, horizon 100;
-ML1-push: Meta-World's push-v3, 20 tasks x 10 episodes, horizon 500, the Meta-World paper's
-Table 9), one table row per way of stepping the N = tasks x episodes environments:
+ML1-push: Meta-World's push-v3, and ML10: its ten training classes, 20 tasks x 10 episodes,
+horizon 500, the Meta-World paper's Table 9), one table row per way of stepping the N = tasks x
+episodes environments:
 
 - ``raw physics``: ``mujoco.rollout`` (persistent thread pool) of the same N initial states with
   zero controls: no policy, no observation, the ceiling the ``vs raw physics`` column divides by;
 - ``raw physics, the sampler's actions``: the same rollout with the actions of the row's
   sampling phase (a random policy's; 0 after an episode's end), each held for the frame skip:
   the ceiling with a random policy's contacts, the ``vs random-action physics`` column (for
-  Meta-World the actions' mocap poses and finger controls, as its step computes them);
+  Meta-World the actions' mocap poses and finger controls, as its step computes them). Both
+  need one MuJoCo model: Navigation2D has none and ML10 ten, so they have no such rows;
 - ``batched env alone``: ``envs.batched`` stepped with zero actions: physics + observations,
   rewards, terminations, no policy;
 - ``metarl sampler``: ``MetaSampler`` on the batched backend, one post-adaptation sampling phase
@@ -19,9 +21,10 @@ Table 9), one table row per way of stepping the N = tasks x episodes environment
 - ``SyncVectorEnv`` / ``AsyncVectorEnv``: Gymnasium's vector envs over ``gymnasium.make(id)``
   copies, stepped by the same batched policy; to keep the run short, SyncVectorEnv holds
   tasks x ``--baseline-episodes`` envs and AsyncVectorEnv ``--async-envs`` (one process each).
-  For ML1-push these are Meta-World's own ``gym.make_vec("Meta-World/ML1-train", ...)`` sync and
-  async vector envs instead, at ``meta_batch_size`` 10 (it must divide the 50 goals, which the
-  paper's 20 does not), tasks set by its ``sample_tasks`` call.
+  For Meta-World these are its own ``gym.make_vec("Meta-World/ML1-train" | "ML10-train", ...)``
+  sync and async vector envs instead, tasks set by their ``sample_tasks`` call: ML1 at
+  ``meta_batch_size`` 10 (it must divide the 50 goals, which the paper's 20 does not), ML10 at
+  the paper's 20 (a multiple of its 10 classes).
 
 The raw-physics and env-alone rows time the first ``--physics-steps`` steps (their cost per step
 is steady). Each row is the best of ``--repeats`` interleaved rounds, and next to the wall-clock
@@ -80,6 +83,8 @@ class Setting:
     episodes: int
     horizon: int
     source: str
+    one_model: bool = True
+    """The envs are the physics of one MuJoCo model, so the raw-physics rows apply."""
 
     @property
     def num_envs(self) -> int:
@@ -89,11 +94,14 @@ class Setting:
 SETTINGS = {
     "HalfCheetahVel": Setting("metarl/HalfCheetahVel-v0", 40, 20, 200, "MAML paper"),
     "AntDir": Setting("metarl/AntDir-v0", 40, 20, 200, "MAML paper"),
-    "Navigation2D": Setting("metarl/Navigation2D-v0", 20, 20, 100, "pytorch-maml-rl"),
+    "Navigation2D": Setting("metarl/Navigation2D-v0", 20, 20, 100, "pytorch-maml-rl", False),
     "ML1-push": Setting("metarl/ML1-push-v3-v0", 20, 10, 500, "Meta-World paper, Table 9"),
+    "ML10": Setting("metarl/ML10-v0", 20, 10, 500, "Meta-World paper, Table 9", False),
 }
-METAWORLD_VECTOR_ENVS = 10
-"""Meta-World's make_vec ``meta_batch_size``: the largest divisor of its 50 goals up to 20."""
+ML1_VECTOR_ENVS = 10
+"""Meta-World's ML1 make_vec ``meta_batch_size``: the largest divisor of its 50 goals up to 20."""
+ML10_CLASSES = 10
+"""Meta-World's ML10 make_vec needs a ``meta_batch_size`` that is a multiple of this."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,21 +315,28 @@ def gymnasium_vector(setting: Setting, num_envs: int, asynchronous: bool) -> Row
 
 def metaworld_vector(setting: Setting, asynchronous: bool) -> Row:
     """Meta-World's own ``gym.make_vec("Meta-World/ML1-train")`` at ``meta_batch_size``
-    :data:`METAWORLD_VECTOR_ENVS`, its tasks set by ``sample_tasks``, stepped for one horizon by
-    the same batched policy."""
-    env_name = envs.family_name(setting.env_id).removeprefix("ML1-")
+    :data:`ML1_VECTOR_ENVS` (ML10: ``"Meta-World/ML10-train"`` at the setting's tasks rounded
+    to a multiple of :data:`ML10_CLASSES`), its tasks set by ``sample_tasks``, stepped for one
+    horizon by the same batched policy."""
     strategy = "async" if asynchronous else "sync"
-    vec = gymnasium.make_vec(
-        "Meta-World/ML1-train",
-        env_name=env_name,
-        meta_batch_size=METAWORLD_VECTOR_ENVS,
-        vector_strategy=strategy,
-        seed=0,
-    )
+    family = envs.family_name(setting.env_id)
+    if family == "ML10":
+        meta_batch = ML10_CLASSES * max(1, setting.tasks // ML10_CLASSES)
+        vec = gymnasium.make_vec(
+            "Meta-World/ML10-train", meta_batch_size=meta_batch, vector_strategy=strategy, seed=0
+        )
+    else:
+        vec = gymnasium.make_vec(
+            "Meta-World/ML1-train",
+            env_name=family.removeprefix("ML1-"),
+            meta_batch_size=ML1_VECTOR_ENVS,
+            vector_strategy=strategy,
+            seed=0,
+        )
     assert isinstance(vec, gymnasium.vector.SyncVectorEnv | gymnasium.vector.AsyncVectorEnv)
     vec.call("sample_tasks")  # its wrappers set no task before this call
     timer = _policy_rollout(vec, setting.horizon)
-    note = f"{METAWORLD_VECTOR_ENVS} envs" + (", one worker process each" if asynchronous else "")
+    note = f"{vec.num_envs} envs" + (", one worker process each" if asynchronous else "")
     name = f"Meta-World make_vec ({strategy})"
     return Row(
         name, vec.num_envs * setting.horizon, timer.wall, None if asynchronous else timer.cpu, note
@@ -440,9 +455,8 @@ def main(argv: list[str] | None = None) -> None:
             sampler_row, episodes, profiler = project_sampler(setting, threads, round_ == 0)
             rows = []
             meta_world = envs.is_meta_world(setting.env_id)
-            if key != "Navigation2D":
+            if setting.one_model:
                 rows.append(raw_physics(setting, threads, steps))
-            if key != "Navigation2D":
                 actions = episodes.actions.reshape(setting.horizon, setting.num_envs, -1)
                 rows.append(raw_physics(setting, threads, steps, actions.transpose(0, 1).numpy()))
             rows.append(batched_env_alone(setting, threads, steps))
@@ -458,7 +472,7 @@ def main(argv: list[str] | None = None) -> None:
                     best[row.name] = row
             if profiler is not None:
                 share = None
-                if key != "Navigation2D":
+                if setting.one_model:
                     share = contact_pass_share(setting, threads, episodes)
                 profiles.append(_profile_summary(label, profiler, sampler_row.seconds, share))
         _print_rows(label, best)
