@@ -61,7 +61,12 @@ def test_a_stopped_run_loses_at_most_the_time_budget_and_resumes_identically(
     assert process.poll() is None, "the run finished before it could be stopped"
     process.send_signal(stop)
     stopped_at = time.time()
-    _, err = process.communicate(timeout=60)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()  # never leave a training process behind to load the rest of the suite
+        process.communicate()
+        raise AssertionError(f"the run did not stop within 60 s of {stop.name}") from None
     assert "Traceback" not in err, err
 
     state = load_checkpoint(checkpoint)
