@@ -237,6 +237,8 @@ def train_and_report(trainer: Trainer, context: DistributedContext | None) -> in
     main_rank = context is None or context.is_main
     if main_rank:
         print(f"run directory: {trainer.run_dir}")
+        if trainer.config.compile != "off":  # say why the meta-step is (or is not) compiled
+            print(trainer.compile_note)
     try:
         curves = trainer.train()
         if context is not None:

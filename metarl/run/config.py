@@ -31,6 +31,7 @@ import yaml
 
 from metarl.core.adaptation import InnerLoopConfig
 from metarl.core.algorithms import ALGORITHMS, HFMAMLConfig, IMAMLConfig, make_algorithm
+from metarl.core.compiled import CompileMode
 from metarl.errors import ConfigError
 from metarl.outer import OuterConfig
 from metarl.run.config_schema import (
@@ -111,6 +112,10 @@ class RunConfig:
     threads: int = 0
     """CPU threads for torch's kernels (``torch.set_num_threads``, set for the whole process when
     the trainer is built); 0 keeps torch's default."""
+    compile: CompileMode = "auto"
+    """``torch.compile`` of the meta-step, once per run: ``on``; ``off``; ``auto`` compiles
+    supervised runs of at least 1,000 iterations where a compiler backend is present
+    (``metarl/core/compiled.py``). A failed compilation runs eager with one warning."""
     algorithm: str = "maml"
     """Meta-algorithm, one of ``metarl list``'s algorithms (maml, fomaml, metasgd, reptile, imaml,
     hfmaml)."""

@@ -97,6 +97,8 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
                 continue
         raise _type_error(value, annotation, where)
     if origin is Literal:
+        if isinstance(value, bool) and {"on", "off"} <= set(args):
+            return "on" if value else "off"  # YAML 1.1 reads a bare on / off as a boolean
         if any(value == option and type(value) is type(option) for option in args):
             return value
         raise ConfigError(

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from metarl.core.adaptation import MetaLearner
 from metarl.core.algorithms import MetaAlgorithm
+from metarl.core.compiled import CompiledAlgorithm, compile_decision
 from metarl.core.problem import MetaProblem, Tasks
 from metarl.errors import CheckpointError, NonFiniteError
 from metarl.outer import MetaUpdate, make_outer_step, update_scalars
@@ -165,6 +166,12 @@ class Trainer:
         self.context = context
         self.device = context.device
         algorithm = experiment.algorithm
+        compile_now, self.compile_note = compile_decision(
+            self.config.compile, self.config.iterations, self.config.problem_kind, self.device
+        )
+        self.compiled = CompiledAlgorithm(algorithm) if compile_now else None
+        if self.compiled is not None:
+            algorithm = self.compiled
         if context.is_distributed:
             # Every rank adapts its share of the tasks; meta-gradients are task-weighted means.
             algorithm = ShardedAlgorithm(algorithm, context)
@@ -206,9 +213,14 @@ class Trainer:
             batch = self.experiment.draw(self.iteration, self.show_phase)
             self.show_phase(f"outer step ({self.config.outer.kind})")
             start = time.perf_counter()
+            compiling = self.compiled.compile_seconds if self.compiled else 0.0
             update = self.outer.step(self.experiment.problem, batch.tasks)
             self._synchronize()
             seconds = {**batch.seconds, "outer": time.perf_counter() - start}
+            if self.compiled is not None and self.compiled.compile_seconds != compiling:
+                # The compiling iteration: its outer time is the step's, the rest compile_s.
+                seconds["compile"] = self.compiled.compile_seconds
+                seconds["outer"] -= self.compiled.compile_seconds
         except FloatingPointError as error:
             if self.checkpoint_path.exists():
                 advice = (
@@ -244,6 +256,8 @@ class Trainer:
         scalars = dict(zip(names, values, strict=True))
         scalars.update({f"perf/{phase}_s": s for phase, s in result.seconds.items()})
         scalars["perf/iteration_s"] = sum(result.seconds.values())
+        if self.compiled is not None:  # this process's compilation, on every logged iteration
+            scalars["perf/compile_s"] = self.compiled.compile_seconds
         last_iteration, last_time = since
         scalars["perf/iterations_per_s"] = (self.iteration - last_iteration) / max(
             time.perf_counter() - last_time, 1e-9

@@ -17,6 +17,7 @@ from metarl.core.algorithms import (
     MetaSGD,
     Reptile,
 )
+from metarl.core.algorithms.imaml import adam_update
 from metarl.core.problem import unstack_tasks
 
 DIM, TASKS = 4, 3
@@ -158,6 +159,30 @@ def test_imaml_implicit_gradient(quadratic_tasks, theta, optimizer, batched):
         expected += torch.linalg.solve(eye + a / lam, query_grad) / TASKS
     atol = 1e-8 if optimizer != "adam" else 1e-6
     torch.testing.assert_close(result.meta_grads["model.theta"], expected, rtol=0, atol=atol)
+
+
+def test_imaml_functional_adam_is_torch_optim_adam():
+    """The inner solver's out-of-place Adam (which torch.compile can trace) is torch.optim.Adam,
+    step for step, on a problem whose gradients change sign and scale."""
+    g = torch.Generator().manual_seed(3)
+    start = {"w": torch.randn(5, 3, generator=g, dtype=torch.float64)}
+    target = torch.randn(5, 3, generator=g, dtype=torch.float64)
+
+    def loss(w):
+        return ((w - target) ** 4).sum() + torch.sin(3 * w).sum()
+
+    reference = torch.nn.Parameter(start["w"].clone())
+    optimizer = torch.optim.Adam([reference], lr=0.03)
+    params = dict(start)
+    moments = {"w": (torch.zeros_like(start["w"]), torch.zeros_like(start["w"]))}
+    for step in range(1, 26):
+        optimizer.zero_grad()
+        loss(reference).backward()
+        optimizer.step()
+        grads = {"w": torch.func.grad(loss)(params["w"])}
+        params, moments = adam_update(params, grads, moments, step, lr=0.03)
+        torch.testing.assert_close(params["w"], reference.detach(), rtol=0, atol=1e-13)
+    assert not torch.allclose(params["w"], start["w"])
 
 
 @pytest.mark.parametrize("steps", [1, 3])

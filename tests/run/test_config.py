@@ -133,6 +133,17 @@ def test_yaml_exponent_without_a_dot_reads_as_a_float(tmp_path):
     assert load_config(path).outer.lr == 1e-3
 
 
+def test_yaml_on_and_off_read_as_compile_modes(tmp_path):
+    # YAML 1.1 reads a bare on / off as a boolean; the compile switch takes it as the word.
+    path = tmp_path / "c.yaml"
+    for word in ("on", "off", "auto"):
+        path.write_text(f"compile: {word}\n")
+        assert load_config(path).compile == word
+    assert load(["compile=off"]).compile == "off"
+    with pytest.raises(ConfigError, match=r"compile must be one of 'auto', 'on', 'off', got 'yes"):
+        load(["compile=yes please"])
+
+
 def test_load_config_errors_name_the_file(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("meta_batch_size: 0\n")

@@ -7,6 +7,7 @@ import re
 import pytest
 import torch
 
+from metarl.core.compiled import compiler_available
 from metarl.errors import NonFiniteError
 from metarl.run.checkpoint import load_checkpoint
 from metarl.run.trainer import Trainer, make_trainer
@@ -61,6 +62,26 @@ def die_in_update(trainer: Trainer, kill_at: int) -> Trainer:
 
     trainer.outer.step = dying
     return trainer
+
+
+@pytest.mark.skipif(compiler_available(torch.device("cpu")) is not None, reason="no compiler")
+def test_compiled_run_matches_the_eager_run_and_logs_its_compile_time(
+    tmp_path, train, read_scalars, training_scalars
+):
+    float64 = ["dtype=float64", "iterations=4", "logging.checkpoint_every=4"]
+    eager = train("eager", [*float64, "compile=off"])
+    compiled = train("compiled", [*float64, "compile=on"])
+    again = train("again", [*float64, "compile=on"])
+    assert compiled.compiled is not None and compiled.compiled.failure is None
+    assert eager.compiled is None
+    for key, value in eager.learner.state_dict().items():
+        assert torch.allclose(compiled.learner.state_dict()[key], value, rtol=1e-9, atol=1e-12)
+    assert_same_parameters(compiled, again)  # compiled runs repeat exactly
+    assert training_scalars(tmp_path / "compiled") == training_scalars(tmp_path / "again")
+    compile_s = read_scalars(tmp_path / "compiled")["perf/compile_s"]
+    assert [step for step, _ in compile_s] == [1, 2, 3, 4]
+    assert all(seconds == compile_s[0][1] > 0 for _, seconds in compile_s)
+    assert "perf/compile_s" not in read_scalars(tmp_path / "eager")
 
 
 @pytest.mark.parametrize("algorithm", ["maml", "metasgd"])

@@ -102,40 +102,47 @@ class IMAML(MetaAlgorithm):
         """Minimise every task's regularised loss from phi = theta with ``iterations`` solver
         iterations (``after_step(i, phi)`` after each); returns phi with a task dim."""
         count = num_tasks(tasks)
-        phi = {
-            n: v.detach().expand(count, *v.shape).clone().requires_grad_() for n, v in theta.items()
-        }
+        theta = detach(theta)
+        phi = {n: v.expand(count, *v.shape) for n, v in theta.items()}
         batched_loss = vmap(self._regularised_loss(problem), in_dims=(0, None, 0))
-        params = list(phi.values())
-        lr = self.inner.lr
-        optimizer: torch.optim.Optimizer
-        if self.config.inner_optimizer == "sgd":
-            optimizer = torch.optim.SGD(params, lr=lr)
-        elif self.config.inner_optimizer == "adam":
-            optimizer = torch.optim.Adam(params, lr=lr)
-        else:
-            optimizer = torch.optim.LBFGS(
-                params,
-                lr=lr,
-                max_iter=iterations,
-                tolerance_grad=1e-12,
-                tolerance_change=0.0,
-                line_search_fn="strong_wolfe",
-            )
+        if self.config.inner_optimizer == "lbfgs":
+            return self._solve_lbfgs(phi, lambda p: batched_loss(p, theta, tasks).sum(), iterations)
+        # SGD and Adam as functions of the iterate (torch.optim's updates, out of place), so
+        # the solve composes with torch.func and torch.compile.
+        gradient = grad(lambda p: batched_loss(p, theta, tasks).sum())
+        moments = {n: (torch.zeros_like(v), torch.zeros_like(v)) for n, v in phi.items()}
+        for iteration in range(1, iterations + 1):
+            grads = gradient(phi)
+            if self.config.inner_optimizer == "sgd":
+                phi = {n: v - self.inner.lr * grads[n] for n, v in phi.items()}
+            else:
+                phi, moments = adam_update(phi, grads, moments, iteration, self.inner.lr)
+            if after_step is not None:
+                after_step(iteration, phi)
+        return phi
+
+    def _solve_lbfgs(
+        self, start: Params, total_loss: Callable[[Params], Tensor], iterations: int
+    ) -> Params:
+        """``torch.optim.LBFGS`` with a strong-Wolfe line search, all iterations in one call."""
+        phi = {n: v.detach().clone().requires_grad_() for n, v in start.items()}
+        optimizer = torch.optim.LBFGS(
+            list(phi.values()),
+            lr=self.inner.lr,
+            max_iter=iterations,
+            tolerance_grad=1e-12,
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe",
+        )
 
         def closure() -> Tensor:
             optimizer.zero_grad()
-            total = batched_loss(phi, detach(theta), tasks).sum()
+            total = total_loss(phi)
             total.backward()
             return total
 
-        # L-BFGS runs all its iterations inside one step() call.
-        calls = 1 if self.config.inner_optimizer == "lbfgs" else iterations
         with torch.enable_grad():
-            for call in range(calls):
-                optimizer.step(closure)
-                if after_step is not None:  # a copy: the optimizer updates phi in place
-                    after_step(call + 1, {n: v.detach().clone() for n, v in phi.items()})
+            optimizer.step(closure)
         return detach(phi)
 
     def _solve_inner(
@@ -215,6 +222,31 @@ class IMAML(MetaAlgorithm):
         meta_grads = model_grads({n: g.mean(dim=0) for n, g in grads.items()})
         meta_loss = metrics["query_loss_post"].mean()
         return MetaStepResult(meta_loss, meta_grads, metrics, num_tasks(tasks))
+
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+"""``torch.optim.Adam``'s defaults, which the inner Adam solver uses."""
+
+
+def adam_update(
+    params: Params, grads: Params, moments: dict[str, tuple[Tensor, Tensor]], step: int, lr: float
+) -> tuple[Params, dict[str, tuple[Tensor, Tensor]]]:
+    """One step (``step`` counts from 1) of ``torch.optim.Adam``'s update with its default
+    betas and eps, out of place: the new parameters and first and second moments."""
+    beta1, beta2 = ADAM_BETAS
+    step_size = lr / (1 - beta1**step)
+    correction2_sqrt = (1 - beta2**step) ** 0.5
+    updated, new_moments = {}, {}
+    for name, value in params.items():
+        first, second = moments[name]
+        g = grads[name]
+        first = first.lerp(g, 1 - beta1)
+        second = second * beta2 + (1 - beta2) * (g * g)
+        denominator = second.sqrt() / correction2_sqrt + ADAM_EPS
+        updated[name] = value - step_size * (first / denominator)
+        new_moments[name] = (first, second)
+    return updated, new_moments
 
 
 def _map_tensors(fn: Callable[[Tensor], Tensor], output: Any) -> Any:

@@ -7,15 +7,20 @@ step, on pre-sampled meta-batches (sampling is left out of every row alike). Imp
 - ``metarl (vmap)``: MetaLearner + make_algorithm("maml") + SupervisedProblem on a TaskBatch, one
   vmapped call for the meta-batch;
 - ``metarl (task list)``: the same on a list of tasks, the project's fallback for ragged tasks;
+- ``metarl (compiled)``: the vmap row under ``compile: on`` (:class:`CompiledAlgorithm`, one
+  ``torch.compile`` of the whole meta-step; its compile time, from the warm-up, is printed);
+- ``bare vmap``: the same math written by hand with ``torch.func`` (``vmap`` of ``grad`` through
+  ``functional_call``), eager, with none of the project's structure: the floor of eager dispatch;
 - ``per-task loop``: for each task, inner steps with ``torch.autograd.grad(create_graph=True)``
   through ``functional_call``, then the mean query loss and one backward (the same math);
 - ``higher`` and ``torchopt``: the per-task style of their MAML examples, when installed.
 
 Before timing, every implementation's meta-gradient is checked against the per-task loop in
-float64. Then the peak memory of one MAML and one iMAML meta-step for 1, 5, 20, 50 inner steps.
+float64 (the compiled row compiles a float64 graph for that check). Then the peak memory of one
+MAML and one iMAML meta-step for 1, 5, 20, 50 inner steps.
 
 Run: ``python -m metarl.extras.bench.supervised`` (or ``metarl bench supervised``) [--threads 1]
-[--device cpu].
+[--device cpu] [--no-compile].
 """
 
 from __future__ import annotations
@@ -32,11 +37,12 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call
+from torch.func import functional_call, grad, vmap
 from torch.profiler import ProfilerActivity, profile
 
 from metarl.core.adaptation import InnerLoopConfig, MetaLearner
 from metarl.core.algorithms import make_algorithm
+from metarl.core.compiled import CompiledAlgorithm, compiler_available
 from metarl.core.problem import SupervisedProblem, TaskBatch, num_tasks, unstack_tasks
 from metarl.supervised.models import ModelConfig, build_model
 from metarl.supervised.tasks import SinusoidConfig, SinusoidTasks
@@ -50,16 +56,53 @@ MetaGradient = Callable[[TaskBatch], None]
 """Computes the meta-gradient of a meta-batch into the ``.grad`` of the model's parameters."""
 
 
-def metarl_gradient(model: nn.Module, steps: int, vectorize: bool) -> MetaGradient:
+COMPILE_SECONDS: dict[tuple[int, torch.dtype], float] = {}
+"""Compile time of the compiled row's first call, by inner steps and dtype (filled as it runs)."""
+
+
+def metarl_gradient(
+    model: nn.Module, steps: int, vectorize: bool, compiled: bool = False
+) -> MetaGradient:
     learner = MetaLearner(model, InnerLoopConfig(steps=steps, lr=INNER_LR))
     algorithm = make_algorithm("maml", learner.inner)
+    if compiled:
+        algorithm = CompiledAlgorithm(algorithm)
     problem = SupervisedProblem(learner.model, "mse")
 
     def gradient(tasks: TaskBatch) -> None:
         batch = tasks if vectorize else unstack_tasks(tasks)
-        result = algorithm.meta_step(learner.meta_params(), problem, batch)
-        for name, param in learner.meta_params().items():
+        meta_params = learner.meta_params()
+        result = algorithm.meta_step(meta_params, problem, batch)
+        for name, param in meta_params.items():
             param.grad = result.meta_grads[name]
+        if isinstance(algorithm, CompiledAlgorithm):
+            if algorithm.failure is not None:
+                raise RuntimeError(f"the compiled row fell back to eager: {algorithm.failure}")
+            dtype = next(iter(meta_params.values())).dtype
+            COMPILE_SECONDS.setdefault((steps, dtype), algorithm.compile_seconds)
+
+    return gradient
+
+
+def bare_vmap_gradient(model: nn.Module, steps: int) -> MetaGradient:
+    params: dict[str, Tensor] = dict(model.named_parameters())
+
+    def mse(phi: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        return F.mse_loss(functional_call(model, phi, (x,)), y)
+
+    def query_loss(phi: dict[str, Tensor], task: dict[str, Tensor]) -> Tensor:
+        for _ in range(steps):
+            grads = grad(mse)(phi, task["support_x"], task["support_y"])
+            phi = {n: p - INNER_LR * grads[n] for n, p in phi.items()}
+        return mse(phi, task["query_x"], task["query_y"])
+
+    batched_query_loss = vmap(query_loss, in_dims=(None, 0))
+
+    def gradient(tasks: TaskBatch) -> None:
+        meta_loss = batched_query_loss(params, dict(tasks)).mean()
+        grads = torch.autograd.grad(meta_loss, list(params.values()))
+        for param, meta_grad in zip(params.values(), grads, strict=True):
+            param.grad = meta_grad
 
     return gradient
 
@@ -128,13 +171,19 @@ def torchopt_gradient(model: nn.Module, steps: int) -> MetaGradient:
     return gradient
 
 
-def implementations() -> dict[str, Callable[[nn.Module, int], MetaGradient]]:
-    """The rows of the table; ``higher`` and ``torchopt`` only when they are importable."""
+def implementations(compiled: bool = True) -> dict[str, Callable[[nn.Module, int], MetaGradient]]:
+    """The rows of the table; ``higher`` and ``torchopt`` only when they are importable, the
+    compiled row only with ``compiled``."""
     rows: dict[str, Callable[[nn.Module, int], MetaGradient]] = {
         "metarl (vmap)": lambda model, steps: metarl_gradient(model, steps, vectorize=True),
         "metarl (task list)": lambda model, steps: metarl_gradient(model, steps, vectorize=False),
         "per-task loop": loop_gradient,
+        "bare vmap": bare_vmap_gradient,
     }
+    if compiled:
+        rows["metarl (compiled)"] = lambda model, steps: metarl_gradient(
+            model, steps, vectorize=True, compiled=True
+        )
     if importlib.util.find_spec("higher") is not None:
         rows["higher"] = higher_gradient
     if importlib.util.find_spec("torchopt") is not None:
@@ -155,12 +204,12 @@ def sample_batches(count: int, seed: int, device: torch.device, dtype: torch.dty
     return [tasks.sample(META_BATCH, generator) for _ in range(count)]
 
 
-def check_gradients(steps: int, seed: int, device: torch.device) -> float:
+def check_gradients(steps: int, seed: int, device: torch.device, compiled: bool = True) -> float:
     """Largest relative deviation of any implementation's float64 meta-gradient from the loop's."""
     reference_model = sinusoid_model(seed).to(device=device, dtype=torch.float64)
     (tasks,) = sample_batches(1, seed, device, torch.float64)
     gradients = {}
-    for name, make in implementations().items():
+    for name, make in implementations(compiled).items():
         model = copy.deepcopy(reference_model)
         make(model, steps)(tasks)
         gradients[name] = [cast(Tensor, p.grad) for p in model.parameters()]  # make() set each
@@ -194,14 +243,14 @@ def throughput(
 
 
 def time_implementations(
-    steps: int, seed: int, device: torch.device, min_time: float, repeats: int
+    steps: int, seed: int, device: torch.device, min_time: float, repeats: int, compiled: bool
 ) -> dict[str, tuple[float, float]]:
     """Median wall-clock and CPU-time iterations/s of each implementation; repeats are interleaved
     across rows so that load from other processes affects every row alike."""
     batches = sample_batches(8, seed + 1, device, torch.float32)
     reference_model = sinusoid_model(seed).to(device)
     iterations = {}
-    for name, make in implementations().items():
+    for name, make in implementations(compiled).items():
         model = copy.deepcopy(reference_model)
         gradient = make(model, steps)
         optimizer = torch.optim.Adam(model.parameters(), lr=OUTER_LR)
@@ -211,7 +260,7 @@ def time_implementations(
             gradient(next(cycle))
             optimizer.step()
 
-        for _ in range(3):  # warm-up: lazy initialisation, allocator caches
+        for _ in range(3):  # warm-up: lazy initialisation, allocator caches, compilation
             iteration()
         iterations[name] = iteration
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in iterations}
@@ -280,6 +329,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-time", type=float, default=1.0, help="seconds per timing block")
     parser.add_argument("--repeats", type=int, default=3, help="timing blocks per row (median)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="leave out the compiled row (it compiles for 10-60 s per inner-step count)",
+    )
     return parser
 
 
@@ -320,9 +374,16 @@ def main(argv: list[str] | None = None) -> None:
         header += f"  {'it/s cpu':>8}  {'vs loop':>8}"
     print(header + "  meta-gradient check")
     ratios: dict[int, tuple[float, float]] = {}
+    compiled = not args.no_compile
+    if compiled and (reason := compiler_available(device)) is not None:
+        print(f"compiled row left out: {reason}")
+        compiled = False
+    compiled_ratios: dict[int, tuple[float, float]] = {}
     for steps in args.steps:
-        error = check_gradients(steps, args.seed, device)
-        rates = time_implementations(steps, args.seed, device, args.min_time, args.repeats)
+        error = check_gradients(steps, args.seed, device, compiled)
+        rates = time_implementations(
+            steps, args.seed, device, args.min_time, args.repeats, compiled
+        )
         loop_wall, loop_cpu = rates["per-task loop"]
         for name, (wall, cpu) in rates.items():
             row = f"{steps:>11}  {name:<20}  {wall:>8.1f}  {wall / loop_wall:>7.2f}x"
@@ -331,6 +392,11 @@ def main(argv: list[str] | None = None) -> None:
             print(row + f"  float64, rel. err <= {error:.0e}")
         wall, cpu = rates["metarl (vmap)"]
         ratios[steps] = (wall / loop_wall, cpu / loop_cpu)
+        if compiled:
+            wall, cpu = rates["metarl (compiled)"]
+            compiled_ratios[steps] = (cpu / loop_cpu, cpu / rates["bare vmap"][1])
+            seconds = COMPILE_SECONDS[(steps, torch.float32)]
+            print(f"{'':>11}  compiled row: compiled in {seconds:.1f} s on its first call")
     if on_cpu and args.threads == 1:
         verdict = "PASS" if all(cpu >= 5.0 for _, cpu in ratios.values()) else "FAIL"
         shown = ", ".join(
@@ -338,6 +404,16 @@ def main(argv: list[str] | None = None) -> None:
             for steps, (wall, cpu) in ratios.items()
         )
         print(f"bar (metarl vmap >= 5x the per-task loop, 1 CPU thread): {verdict} ({shown})")
+        if compiled_ratios:
+            passed = all(loop >= 20.0 and bare > 1.0 for loop, bare in compiled_ratios.values())
+            shown = ", ".join(
+                f"{loop:.1f}x loop / {bare:.1f}x bare vmap at {steps} step(s)"
+                for steps, (loop, bare) in compiled_ratios.items()
+            )
+            print(
+                "bar (metarl compiled >= 20x the per-task loop and ahead of bare vmap, cpu "
+                f"time, 1 thread): {'PASS' if passed else 'FAIL'} ({shown})"
+            )
 
     if not args.memory_steps:
         return
