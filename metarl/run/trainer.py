@@ -50,6 +50,8 @@ EXPERIMENTS: dict[str, str] = {
 
 Phase = Callable[[str], None]
 """Reports the phase an iteration is in (``sampling pre``, ``outer step``) to the progress line."""
+PHASE_REDRAW_SECONDS = 0.5
+"""Iterations at least this long redraw the progress line at every phase."""
 
 
 @dataclass
@@ -188,6 +190,7 @@ class Trainer:
         self.last_checkpoint: tuple[int, float] | None = None
         """Iteration and ``time.time()`` of the last checkpoint this process wrote."""
         self._progress: tqdm | None = None
+        self._redraw_phases = True  # until an iteration has shown how long one takes
 
     @property
     def learner(self) -> MetaLearner:
@@ -234,9 +237,14 @@ class Trainer:
         return IterationResult(batch, update, seconds, self.experiment)
 
     def show_phase(self, phase: str) -> None:
-        """Name the running phase on the progress line (a long RL iteration shows its stages)."""
+        """Name the running phase on the progress line (a long RL iteration shows its stages).
+
+        The line is redrawn at once only while iterations are slow: a redraw per phase of a
+        millisecond iteration would write hundreds of bytes per iteration into a log file.
+        """
         if self._progress is not None:
-            self._progress.set_description_str(f"{self.config.name} [{phase}]")
+            label = f"{self.config.name} [{phase}]"
+            self._progress.set_description_str(label, refresh=self._redraw_phases)
 
     def _synchronize(self) -> None:
         # Timings of asynchronous CUDA work need the queue drained; free on the CPU.
@@ -297,6 +305,7 @@ class Trainer:
         try:
             while self.iteration < config.iterations:
                 result = self.train_iteration()
+                self._redraw_phases = sum(result.seconds.values()) >= PHASE_REDRAW_SECONDS
                 self.show_phase("logging")
                 due = (
                     self.iteration % logging.checkpoint_every == 0

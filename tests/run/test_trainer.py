@@ -206,3 +206,12 @@ def test_cuda_run_matches_the_cpu_run_and_resumes(tmp_path, train, tiny_config):
     resumed.restore()
     resumed.train()
     assert resumed.iteration == 8 and next(resumed.learner.parameters()).is_cuda
+
+
+def test_a_fast_run_does_not_redraw_its_progress_line_at_every_phase(train, capsys):
+    # Redirected to a file, a redraw per phase of a millisecond iteration writes a line each.
+    train("fast", ["iterations=400", "logging.progress=true", "logging.log_every=100"])
+    progress = capsys.readouterr().err
+    redraws = progress.count("\r")
+    assert 0 < redraws < 100, redraws
+    assert "tiny [outer step (adam)]" in progress  # the first iteration still names its phases
