@@ -31,6 +31,10 @@ class AdaptationCurve:
         accuracy_mean: mean query accuracy after each number of steps (None for regression).
         accuracy_ci95: 95% confidence half-width of ``accuracy_mean``.
         num_tasks: held-out tasks averaged over.
+        loss_median: median query loss over tasks after each number of steps (NaN once more than
+            half of the tasks diverged); unlike the mean, a few diverging tasks do not move it.
+        diverged_tasks: tasks whose query loss is non-finite (inf or NaN) after each number of
+            steps; one of them makes the mean non-finite.
     """
 
     steps: list[int]
@@ -39,6 +43,8 @@ class AdaptationCurve:
     accuracy_mean: list[float] | None
     accuracy_ci95: list[float] | None
     num_tasks: int
+    loss_median: list[float]
+    diverged_tasks: list[int]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,7 +101,20 @@ def evaluate_adaptation(
         accuracy_mean=accuracy_mean,
         accuracy_ci95=accuracy_ci,
         num_tasks=losses.shape[0],
+        loss_median=_median(losses).tolist(),
+        diverged_tasks=(~torch.isfinite(losses)).sum(dim=0).tolist(),
     )
+
+
+def _median(losses: Tensor) -> Tensor:
+    """Median over tasks (dim 0) with a non-finite loss ranked above every finite one, so that
+    diverged tasks count as the worst rather than being dropped."""
+    ranked = torch.where(torch.isfinite(losses), losses, torch.inf)
+    count = ranked.shape[0]
+    ordered = ranked.sort(dim=0).values
+    # The mean of the two middle values for an even count, as statistics.median.
+    middle = (ordered[(count - 1) // 2] + ordered[count // 2]) / 2
+    return torch.where(torch.isfinite(middle), middle, torch.nan)
 
 
 def loss_panels(curves: dict[str, AdaptationCurve]) -> list[Panel]:

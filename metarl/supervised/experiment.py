@@ -117,9 +117,7 @@ class SupervisedExperiment:
         lines = []
         for label, curve in curves.items():
             shown = [s for s in curve.steps if s in (0, 1, 5, 10) or s == curve.steps[-1]]
-            loss = [
-                f"step {s}: {curve.loss_mean[s]:.4g} +- {curve.loss_ci95[s]:.2g}" for s in shown
-            ]
+            loss = [_loss_at(curve, s) for s in shown]
             lines.append(f"{label} ({curve.num_tasks} tasks) query loss  " + "  ".join(loss))
             if curve.accuracy_mean is not None and curve.accuracy_ci95 is not None:
                 accuracy = [
@@ -134,3 +132,12 @@ class SupervisedExperiment:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["task_generator"])
+
+
+def _loss_at(curve: AdaptationCurve, step: int) -> str:
+    """``step s: mean +- ci``; where tasks diverged, how many and the median of all tasks."""
+    text = f"step {step}: {curve.loss_mean[step]:.4g} +- {curve.loss_ci95[step]:.2g}"
+    diverged = curve.diverged_tasks[step]
+    if diverged:
+        text += f" ({diverged} of {curve.num_tasks} diverged, median {curve.loss_median[step]:.4g})"
+    return text

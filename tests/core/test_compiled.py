@@ -73,6 +73,29 @@ def test_compiled_meta_step_equals_eager_in_float64(algorithm):
 
 
 @needs_compiler
+def test_compiled_conv4_meta_step_equals_eager_in_float64():
+    # The Omniglot config's network (BatchNorm on each task's own batch), which auto compiles.
+    torch.manual_seed(4)
+    model = build_model(ModelConfig(kind="conv4", filters=4), (1, 16, 16), 3).double()
+    learner = MetaLearner(model, InnerLoopConfig(steps=1, lr=0.4))
+    step = make_algorithm("maml", learner.inner)
+    problem = SupervisedProblem(learner.model, "cross_entropy")
+    generator = torch.Generator().manual_seed(5)
+    tasks, shots = 2, 3  # 3-way, 1 shot support and query
+    batch = {
+        f"{split}_x": torch.randn(tasks, shots, 1, 16, 16, generator=generator, dtype=torch.float64)
+        for split in ("support", "query")
+    }
+    batch |= {f"{split}_y": torch.arange(shots).repeat(tasks, 1) for split in ("support", "query")}
+    compiled = CompiledAlgorithm(step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = compiled.meta_step(learner.meta_params(), problem, batch)
+    assert_results_close(got, step.meta_step(learner.meta_params(), problem, batch))
+    assert compiled.failure is None
+
+
+@needs_compiler
 def test_compiles_once_and_runs_other_shapes_and_task_lists_eager():
     learner, step, problem, batches = sinusoid_setting("maml")
     compiled = CompiledAlgorithm(step)

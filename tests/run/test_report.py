@@ -22,7 +22,14 @@ def test_mean_and_ci95():
 
 def test_supervised_report_writes_json_png_and_scalars(tmp_path):
     curve = AdaptationCurve(
-        [0, 1, 2], [3.0, 2.0, math.nan], [0.2, 0.1, 0.1], [0.2, 0.5, 0.6], [0.01, 0.02, 0.02], 600
+        [0, 1, 2],
+        [3.0, 2.0, math.nan],
+        [0.2, 0.1, 0.1],
+        [0.2, 0.5, 0.6],
+        [0.01, 0.02, 0.02],
+        600,
+        [3.0, 2.0, 1.5],
+        [0, 0, 1],
     )
     curves = {"K=5": curve, "K=10": curve}
     json_path, png_path = write_report(

@@ -213,3 +213,33 @@ def test_imaml_is_evaluated_with_its_own_proximal_inner_solve(sinusoid_tasks, ve
         make_algorithm("maml", inner), learner.meta_params(), problem, tasks, STEPS
     )
     assert abs(plain.loss_mean[STEPS] - curve.loss_mean[STEPS]) > 1e-6
+
+
+def test_diverged_tasks_are_counted_and_the_median_ranks_them_last(sinusoid_tasks):
+    learner = mlp_learner()
+    tasks = dict(sinusoid_tasks)
+    blown = torch.ones(7, 1, 1, dtype=torch.float64)
+    blown[[0, 3]] = 1e300  # their first inner step overflows; the query sets are untouched
+    tasks["support_y"] = tasks["support_y"] * blown
+    curve = evaluate_adaptation(
+        make_algorithm("maml", learner.inner),
+        learner.meta_params(),
+        SupervisedProblem(learner.model, "mse"),
+        tasks,
+        STEPS,
+    )
+    assert curve.diverged_tasks == [0] + [2] * STEPS
+    assert math.isfinite(curve.loss_mean[0]) and not math.isfinite(curve.loss_mean[STEPS])
+    healthy = [
+        manual_curve(learner.model, task, lambda s, n: 0.05, STEPS)
+        for i, task in enumerate(unstack_tasks(tasks))
+        if i not in (0, 3)
+    ]
+    for step in range(1, STEPS + 1):
+        # 7 tasks, the two diverged ranked last: the median is the 4th of the 5 healthy ones.
+        expected = sorted(losses[step] for losses in healthy)[3]
+        assert curve.loss_median[step] == pytest.approx(expected, rel=1e-12)
+    everything = [
+        manual_curve(learner.model, t, lambda s, n: 0.05, 0)[0] for t in unstack_tasks(tasks)
+    ]
+    assert curve.loss_median[0] == pytest.approx(sorted(everything)[3], rel=1e-12)
