@@ -39,6 +39,7 @@ from metarl.run.checkpoint import load_checkpoint, save_checkpoint
 from metarl.run.config import RunConfig, config_kind, config_to_dict, save_config
 from metarl.run.distributed import DistributedContext, ShardedAlgorithm
 from metarl.run.files import CHECKPOINT_NAME, CONFIG_NAME, EVALUATION_STEM
+from metarl.run.interrupt import stop_at_iteration_end
 from metarl.run.logger import RunLogger
 from metarl.run.report import Report, write_report
 
@@ -303,32 +304,40 @@ class Trainer:
         since_checkpoint = time.monotonic()
         postfix: dict[str, str] = {}
         try:
-            while self.iteration < config.iterations:
-                result = self.train_iteration()
-                self._redraw_phases = sum(result.seconds.values()) >= PHASE_REDRAW_SECONDS
-                self.show_phase("logging")
-                due = (
-                    self.iteration % logging.checkpoint_every == 0
-                    or self.iteration == config.iterations
-                    or 0 < checkpoint_seconds <= time.monotonic() - since_checkpoint
-                )
-                if due and main:
-                    self.save_checkpoint()
-                    since_checkpoint = time.monotonic()
-                if self.iteration % logging.log_every == 0:
-                    scalars = self._scalars(result, since_log)
-                    since_log = (self.iteration, time.perf_counter())
-                    logger.log_scalars(self.iteration, scalars)
-                    self.experiment.log_extras(logger, self.iteration, result, due and main)
-                    postfix = self.experiment.postfix(scalars)
-                self._progress.set_postfix(postfix | self._checkpoint_note(), refresh=False)
-                self._progress.set_description_str(config.name, refresh=False)
-                self._progress.update(1)
-                every = config.evaluation.every
-                periodic = every > 0 and self.iteration % every == 0
-                if main and periodic and self.iteration < config.iterations:
-                    self.show_phase("evaluation")
-                    self.write_evaluation(self.experiment.evaluate(), self.run_dir, logger)
+            # Ctrl-C stops at the end of an iteration (metarl/run/interrupt.py). torchrun ranks
+            # keep Python's immediate KeyboardInterrupt: each would stop after a different
+            # iteration and leave the others waiting in a collective.
+            with stop_at_iteration_end(enabled=not self.context.is_distributed) as stop:
+                while self.iteration < config.iterations:
+                    result = self.train_iteration()
+                    self._redraw_phases = sum(result.seconds.values()) >= PHASE_REDRAW_SECONDS
+                    self.show_phase("logging")
+                    due = (
+                        self.iteration % logging.checkpoint_every == 0
+                        or self.iteration == config.iterations
+                        or 0 < checkpoint_seconds <= time.monotonic() - since_checkpoint
+                    )
+                    if due and main:
+                        self.save_checkpoint()
+                        since_checkpoint = time.monotonic()
+                    if self.iteration % logging.log_every == 0:
+                        scalars = self._scalars(result, since_log)
+                        since_log = (self.iteration, time.perf_counter())
+                        logger.log_scalars(self.iteration, scalars)
+                        self.experiment.log_extras(logger, self.iteration, result, due and main)
+                        postfix = self.experiment.postfix(scalars)
+                    self._progress.set_postfix(postfix | self._checkpoint_note(), refresh=False)
+                    self._progress.set_description_str(config.name, refresh=False)
+                    self._progress.update(1)
+                    if stop.requested:  # Ctrl-C: this iteration is whole; keep it, then stop
+                        if main and not due:
+                            self.save_checkpoint()
+                        raise KeyboardInterrupt
+                    every = config.evaluation.every
+                    periodic = every > 0 and self.iteration % every == 0
+                    if main and periodic and self.iteration < config.iterations:
+                        self.show_phase("evaluation")
+                        self.write_evaluation(self.experiment.evaluate(), self.run_dir, logger)
             if not main:
                 return {}
             self.show_phase("final evaluation")

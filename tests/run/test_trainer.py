@@ -84,11 +84,30 @@ def test_compiled_run_matches_the_eager_run_and_logs_its_compile_time(
     assert "perf/compile_s" not in read_scalars(tmp_path / "eager")
 
 
-@pytest.mark.parametrize("algorithm", ["maml", "metasgd"])
+@pytest.mark.parametrize(
+    ("algorithm", "compile_mode"),
+    [
+        ("maml", "off"),
+        ("metasgd", "off"),
+        pytest.param(
+            "maml",
+            "on",
+            marks=pytest.mark.skipif(
+                compiler_available(torch.device("cpu")) is not None, reason="no compiler"
+            ),
+        ),
+    ],
+)
 def test_resume_after_a_kill_matches_an_uninterrupted_run(
-    tmp_path, algorithm, train, tiny_config, training_scalars
+    tmp_path, algorithm, compile_mode, train, tiny_config, training_scalars
 ):
-    overrides = [f"algorithm={algorithm}", "iterations=9", "evaluation.every=4"]
+    # compile on: the resumed process compiles afresh and must continue the same numbers.
+    overrides = [
+        f"algorithm={algorithm}",
+        "iterations=9",
+        "evaluation.every=4",
+        f"compile={compile_mode}",
+    ]
     uninterrupted = train("full", overrides)
 
     config = tiny_config(overrides)
