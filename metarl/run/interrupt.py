@@ -39,11 +39,13 @@ class StopRequest:
 def stop_at_iteration_end(enabled: bool = True) -> Iterator[StopRequest]:
     """Defer SIGINT to the caller's checks of ``requested`` while the block runs.
 
-    Disabled (``enabled=False``, or off the main thread, where no signal handler can be set),
-    SIGINT keeps its usual behaviour and ``requested`` stays false.
+    Disabled (``enabled=False``, off the main thread, where no signal handler can be set, or
+    where SIGINT is ignored, as for a job a shell started in the background), SIGINT keeps its
+    behaviour and ``requested`` stays false.
     """
     request = StopRequest()
-    if not enabled or threading.current_thread() is not threading.main_thread():
+    main_thread = threading.current_thread() is threading.main_thread()
+    if not (enabled and main_thread) or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield request
         return
     previous = signal.signal(signal.SIGINT, request.handle)

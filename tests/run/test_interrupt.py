@@ -58,6 +58,9 @@ def test_a_stopped_run_loses_at_most_the_time_budget_and_resumes_identically(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # SIGINT as in a terminal: a test run started in the background (no job control)
+        # passes SIGINT on ignored, and a run that ignores it rightly keeps ignoring it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     checkpoint = stopped / "checkpoint.pt"
     deadline = time.monotonic() + 120
@@ -118,14 +121,22 @@ def interrupt_during_iteration(trainer: Trainer, at: int, signals: int) -> None:
     trainer.outer.step = interrupted
 
 
-def test_ctrl_c_keeps_the_iteration_it_interrupted(tmp_path, tiny_config):
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT as in a terminal (a test runner or a background job may have it ignored)."""
+    handler_before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, handler_before)
+
+
+def test_ctrl_c_keeps_the_iteration_it_interrupted(tmp_path, tiny_config, ctrl_c_raises):
     config = tiny_config(["iterations=9", "logging.checkpoint_every=100"])
     trainer = make_trainer(config, tmp_path / "run")
     interrupt_during_iteration(trainer, at=3, signals=1)
     with pytest.raises(KeyboardInterrupt):
         trainer.train()
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["iteration"] == 3
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after the run
 
     resumed = make_trainer(config, tmp_path / "run")
     resumed.restore()
@@ -136,7 +147,7 @@ def test_ctrl_c_keeps_the_iteration_it_interrupted(tmp_path, tiny_config):
         assert torch.equal(resumed.learner.state_dict()[key], value), key
 
 
-def test_a_second_ctrl_c_stops_at_once(tmp_path, tiny_config):
+def test_a_second_ctrl_c_stops_at_once(tmp_path, tiny_config, ctrl_c_raises):
     trainer = make_trainer(tiny_config(["iterations=9"]), tmp_path / "run")
     interrupt_during_iteration(trainer, at=3, signals=2)
     with pytest.raises(KeyboardInterrupt):
@@ -144,3 +155,15 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path, tiny_config):
     # Stopped inside iteration 3: the last checkpoint is the one of iteration 2.
     assert trainer.iteration == 2
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["iteration"] == 2
+
+
+def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(tmp_path, tiny_config):
+    handler_before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        trainer = make_trainer(tiny_config(["iterations=4"]), tmp_path / "run")
+        interrupt_during_iteration(trainer, at=2, signals=2)
+        trainer.train()  # not interrupted
+        assert trainer.iteration == 4
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, handler_before)
